@@ -1,0 +1,65 @@
+# samo-nb: `make run` sets everything up and runs the quick pipeline; `make test` sets
+# everything up and runs the checks CI runs. Both are safe to repeat.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := ffmpeg espeak-ng sox wordnet-base wordnet-sense-index
+SHARED_DATA := $(abspath ../shared/data/goemotions)
+# The shared GoEmotions folder when it is there, else the Hugging Face hub.
+export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA),hub)
+export MPLBACKEND := Agg
+PROFILE ?= quick
+NLTK_WORDNET := data/nltk_data/corpora/wordnet
+
+.PHONY: setup run test system-packages readme clean-check nbtest pytest
+setup: system-packages $(VENV)/.installed $(NLTK_WORDNET)/lexnames
+
+# apt packages only where apt exists (Debian, Ubuntu, Colab) and only those missing.
+system-packages:
+	@if command -v apt-get >/dev/null; then \
+	  missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	  if [ -n "$$missing" ]; then \
+	    SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    echo "Installing system packages: $$missing"; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	  fi; \
+	else echo "apt-get not found: install $(APT_PACKAGES) with your package manager"; fi
+
+$(VENV)/.installed: settings.ini setup.py constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+# WordNet 3.0 for NLTK, from Debian's files plus the lexnames file Debian lacks.
+$(NLTK_WORDNET)/lexnames: data/wordnet/lexnames
+	@if [ -d /usr/share/wordnet ]; then \
+	  mkdir -p $(NLTK_WORDNET) && \
+	  cp /usr/share/wordnet/data.* /usr/share/wordnet/index.* /usr/share/wordnet/*.exc $(NLTK_WORDNET)/ && \
+	  cp data/wordnet/lexnames $(NLTK_WORDNET)/lexnames; \
+	else echo "WordNet not found in /usr/share/wordnet: augmentation will ask for it"; fi
+
+run: setup
+	$(BIN)/samo run --profile $(PROFILE)
+
+test: setup clean-check nbtest pytest
+
+# nbdev_clean and nbdev_export must change nothing: notebooks are committed clean and
+# the package matches them.
+clean-check:
+	@sum() { find nbs samo_nb -type f -not -path '*/__pycache__/*' -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha1sum | sha1sum; }; \
+	before=$$(sum); $(BIN)/nbdev_clean && $(BIN)/nbdev_export; after=$$(sum); \
+	if [ "$$before" != "$$after" ]; then \
+	  echo "nbdev_clean / nbdev_export changed files; run them and commit:"; git status --short nbs samo_nb; exit 1; fi
+
+nbtest:
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+pytest:
+	$(BIN)/pytest -q tests
+
+# README.md is generated from nbs/index.ipynb (quarto is not installable here).
+readme: setup
+	$(BIN)/jupyter nbconvert --to markdown --execute --no-input nbs/index.ipynb --output-dir . --output README
