@@ -66,7 +66,8 @@ def test_data_reports_test_split_when_present(tmp_path):
 
 def test_run_toy_pipeline_and_failures(tmp_path):
     profile = make_toy_pipeline(tmp_path)
-    base = ['run', '--profile', profile, '--nbs', tmp_path/'nbs', '--reports', tmp_path/'reports', '-q']
+    base = ['run', '--profile', profile, '--nbs', tmp_path/'nbs', '--reports', tmp_path/'reports',
+            '--models', tmp_path/'models', '-q']
     ok = samo(*base, '-p', 'greeting=salut')
     assert ok.returncode == 0, ok.stderr
     metrics = json.loads((tmp_path/'reports'/'latest'/'metrics.json').read_text())
