@@ -55,7 +55,8 @@ clean-check:
 	  echo "nbdev_clean / nbdev_export changed files; run them and commit:"; git status --short nbs samo_nb; exit 1; fi
 
 nbtest:
-	$(BIN)/nbdev_test --n_workers 2 --timing
+	# one thread per notebook: two workers on two cores, no oversubscription
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest:
 	$(BIN)/pytest -q tests
