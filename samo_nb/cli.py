@@ -12,7 +12,8 @@ import numpy as np
 from .core import SamoError, models_dir
 
 # %% auto #0
-__all__ = ['cmd_run', 'cmd_data', 'default_model', 'cmd_train', 'cmd_eval', 'emotions_json', 'cmd_predict', 'build_parser',
+__all__ = ['LAST_TRAINING_STAGE', 'cmd_run', 'cmd_data', 'default_model', 'is_training_stage', 'cmd_train', 'cmd_eval',
+           'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser',
            'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
@@ -47,6 +48,12 @@ def default_model() -> Path:
                         "or pass --model DIR.")
     return latest.resolve()
 
+LAST_TRAINING_STAGE = '07'  # stages up to the ONNX export build the model; later ones (bench, ASR, API) only use it
+
+def is_training_stage(stem: str) -> bool:
+    "Whether a stage notebook (e.g. `05a_evaluate`) is one `samo train` runs."
+    return stem.split('_')[0] <= LAST_TRAINING_STAGE
+
 def cmd_train(args) -> int:
     "Train, calibrate and evaluate a model on a profile; write it to --out and make it the default."
     from samo_nb.runner import declared_parameters, find_stages, parse_overrides, run_pipeline
@@ -54,7 +61,7 @@ def cmd_train(args) -> int:
     if args.model: overrides['encoder'] = args.model
     if args.loss: overrides['loss'] = args.loss
     if args.out: overrides['model_dir'] = str(Path(args.out).resolve())
-    stages = [s.stem for s in find_stages(args.nbs) if 'model_dir' in declared_parameters(s)]
+    stages = [s.stem for s in find_stages(args.nbs) if is_training_stage(s.stem) and 'model_dir' in declared_parameters(s)]
     run_dir = run_pipeline(args.profile, overrides, only=stages, nbs=args.nbs, reports=args.reports,
                            models=args.models, progress=not args.quiet)
     record = json.loads((run_dir/'metrics.json').read_text())
@@ -81,26 +88,72 @@ def cmd_eval(args) -> int:
     print(json.dumps(metrics | {'model': str(model)}, indent=2) if args.json else format_metrics(metrics))
     return 0
 
-def emotions_json(texts: list[str], probs, label_thresholds) -> list[dict]:
-    "Per text: labels over their thresholds, all scores (highest first), Ekman and sentiment roll-ups."
-    from samo_nb.core import LABELS, group_names, group_scores
-    rollups = {g: group_scores(probs, g) for g in ('ekman', 'sentiment')}
-    results = []
-    for i, text in enumerate(texts):
-        order = sorted(range(len(LABELS)), key=lambda j: -probs[i, j])
-        results.append({'text': text,
-                        'labels': [LABELS[j] for j in order if probs[i, j] >= label_thresholds[j]],
-                        'scores': {LABELS[j]: round(float(probs[i, j]), 4) for j in order},
-                        **{g: dict(zip(group_names(g), np.round(r[i], 4).tolist())) for g, r in rollups.items()}})
-    return results
-
 def cmd_predict(args) -> int:
-    "Print the emotions of each text as JSON."
+    "Print the emotions of each text as JSON (`EmotionDetector`: ONNX Runtime when the model is exported)."
     blank = [i + 1 for i, t in enumerate(args.texts) if not t.strip()]
     if blank: raise SamoError(f"Text {blank[0]} is empty: give each text as a non-empty argument.")
-    from samo_nb.ensemble import predict_proba, thresholds
+    from samo_nb.detect import EmotionDetector  # no torch on the ONNX path: a cold start well under a second
+    detector = EmotionDetector.load(Path(args.model) if args.model else default_model(), backend=args.backend)
+    print(json.dumps(detector.predict(args.texts, top_k=args.top_k, threshold=args.threshold), indent=2))
+    return 0
+
+def cmd_export(args) -> int:
+    "Export a model directory to ONNX (fp32 and int8), check parity and int8 on dev, record the default."
+    from samo_nb.onnx import export_model
+    model = Path(args.model_dir) if args.model_dir else default_model()
+    texts = y = None
+    if not args.no_check:
+        from samo_nb.data import label_matrix, load_goemotions, subsample
+        try: dev = subsample(load_goemotions(args.data_dir)['dev'], args.rows)
+        except SamoError as e: raise SamoError(f"{e} (or pass --no-check: int8 is then not checked and fp32 stays the default)") from None
+        texts, y = list(dev['text']), label_matrix(dev)
+    summary = export_model(model, texts, y, max_drop=args.max_drop)
+    if args.json: print(json.dumps(summary, indent=2))
+    else:
+        print(f"{model}: fp32 {summary['size_mb']['fp32']} MB, int8 {summary['size_mb']['int8']} MB; "
+              f"default {summary['default']} ({summary['reason']})")
+    return 0
+
+def cmd_bench(args) -> int:
+    "Benchmark a model against the peers (the 07b_bench notebook on a profile); print the table or JSON."
+    import tempfile
+    from samo_nb.runner import parse_overrides, run_pipeline
+    from samo_nb.bench import bench_model
+    model = bench_model(Path(args.model) if args.model else default_model())  # exported, or a one-line error now
+    overrides = parse_overrides(args.param) | {'model_dir': str(model)} | ({'publish': True} if args.publish else {})
+    with tempfile.TemporaryDirectory() as models:  # the runner registers a run's model as models/latest: not here
+        run_dir = run_pipeline(args.profile, overrides, only='07b', nbs=args.nbs, reports=args.reports, models=models,
+                               progress=not (args.quiet or args.json))
+    if args.json: print((run_dir/'stage_metrics'/'bench.json').read_text())
+    else: print((run_dir/'bench.md').read_text() + f"\nReport: {run_dir/'metrics.json'}")
+    return 0
+
+def cmd_serve(args) -> int:
+    "Run the HTTP API (`samo_nb.serve`) with uvicorn until interrupted."
+    from samo_nb.serve import serve
+    serve(args.host, args.port, args.workers, args.model)
+    return 0
+
+# %% ../nbs/99_cli.ipynb #05febe82
+def cmd_transcribe(args) -> int:
+    "Print the transcript of an audio file: text, timed segments (--segments) or JSON."
+    from dataclasses import asdict
+    from samo_nb.asr import transcribe
+    t = transcribe(args.file, backend=args.backend, model=args.model, beam_size=args.beam_size,
+                   language=None if args.language == 'auto' else args.language)
+    if args.json: print(json.dumps(asdict(t) | {'rtf': round(t.rtf, 4)}, indent=2))
+    elif not t.text: print(f"({t.reason})")
+    elif args.segments: print('\n'.join(f"[{s:8.2f} -> {e:8.2f}] {text}" for s, e, text in t.segments))
+    else: print(t.text)
+    return 0
+
+def cmd_journal(args) -> int:
+    "Analyse a journal entry (audio or text file) or a folder of dated entries; print markdown or JSON."
+    from samo_nb.journal import journal_command, quiet_transformers
+    quiet_transformers()
     model = Path(args.model) if args.model else default_model()
-    print(json.dumps(emotions_json(args.texts, predict_proba(model, args.texts), thresholds(model)), indent=2))
+    print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
+                         backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
     return 0
 
 # %% ../nbs/99_cli.ipynb #a2c82205
@@ -154,7 +207,76 @@ def build_parser() -> argparse.ArgumentParser:
                                          'and the Ekman and sentiment roll-ups, as JSON.')
     predict.add_argument('texts', nargs='+', metavar='TEXT', help='one or more texts')
     predict.add_argument('--model', help='model directory (default: models/latest)')
+    predict.add_argument('--top-k', type=int, metavar='K', help='show only the K highest scores (default: all 28)')
+    predict.add_argument('--threshold', type=float, help='one threshold for all labels (default: the per-label ones)')
+    predict.add_argument('--backend', default='auto', choices=['auto', 'onnx', 'torch'],
+                         help='auto: ONNX Runtime when the model is exported, else PyTorch (default: auto)')
     predict.set_defaults(func=cmd_predict)
+
+    export = sub.add_parser('export', help='export a model to ONNX (fp32 and int8)',
+                            description='Write model.onnx (fp32, fused) and model.int8.onnx into a model directory, check '
+                                        'them against PyTorch, measure the int8 macro-F1 drop on dev and record the default '
+                                        'in samo.json (int8 only if it loses at most --max-drop).')
+    export.add_argument('model_dir', nargs='?', metavar='DIR', help='model directory (default: models/latest)')
+    export.add_argument('--data-dir', help='GoEmotions folder for the dev check (default: $SAMO_DATA_DIR)')
+    export.add_argument('--rows', type=int, default=0, help='dev rows for the int8 check (default: 0, all)')
+    export.add_argument('--max-drop', type=float, default=0.01, help='largest dev macro-F1 loss for int8 to be the default (default: 0.01)')
+    export.add_argument('--no-check', action='store_true', help='no dev check: fp32 stays the default')
+    export.add_argument('--json', action='store_true', help='print the export summary as JSON')
+    export.set_defaults(func=cmd_export)
+
+    bench = sub.add_parser('bench', help='benchmark a model against the peers',
+                           description='Run the benchmark notebook (07b_bench) on a profile: latency, throughput, size, '
+                                       'memory and macro-F1 of our model (PyTorch, ONNX fp32, ONNX int8) against a '
+                                       'RoBERTa-base pipeline and its ONNX int8 export; writes reports/<run-id>/.')
+    bench.add_argument('--model', help='model directory, exported (default: models/latest)')
+    bench.add_argument('--profile', default='bench', help='params/<NAME>.yaml or a YAML path (default: bench)')
+    bench.add_argument('-p', '--param', action='append', metavar='KEY=VALUE', help='override a parameter, e.g. -p n_texts=50')
+    bench.add_argument('--json', action='store_true', help='print the results as JSON')
+    bench.add_argument('--publish', action='store_true', help='record the headline figures in reports/results.json')
+    for name, what in [('nbs', 'notebooks'), ('reports', 'run reports')]:
+        bench.add_argument(f'--{name}', type=Path, help=f'folder for {what} (default: the project\'s)')
+    bench.add_argument('-q', '--quiet', action='store_true', help='no progress output')
+    bench.set_defaults(func=cmd_bench)
+
+    srv = sub.add_parser('serve', help='run the HTTP API',
+                         description='Serve /v1/emotions, /v1/journal, /health, /ready, /metrics and /docs with uvicorn. '
+                                     'Limits, API keys (SAMO_API_KEYS) and rate limits come from SAMO_* variables.')
+    srv.add_argument('--host', default='127.0.0.1', help='interface to listen on (default: 127.0.0.1; 0.0.0.0: all)')
+    srv.add_argument('--port', type=int, default=8000, help='TCP port (default: 8000)')
+    srv.add_argument('--workers', type=int, default=1, help='worker processes, each with its own model (default: 1)')
+    srv.add_argument('--model', help='model directory (default: $SAMO_MODEL_DIR, then models/latest)')
+    srv.set_defaults(func=cmd_serve)
+
+    tr = sub.add_parser('transcribe', help='speech to text with Whisper, offline',
+                        description='Transcribe an audio file (wav, flac, mp3, m4a, mp4, ogg, opus, webm; any length) '
+                                    'with the packaged Whisper models.')
+    tr.add_argument('file', type=Path, help='audio file')
+    tr.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'],
+                    help='ASR backend (default: faster-whisper)')
+    tr.add_argument('--model', default='tiny.en', help="'tiny.en' or 'base' (packaged), a model directory or .pt file (default: tiny.en)")
+    tr.add_argument('--language', default='en', help="spoken language, or 'auto' to detect it (multilingual models; default: en)")
+    tr.add_argument('--beam-size', type=int, default=5, help='beam search width (default: 5)')
+    out = tr.add_mutually_exclusive_group()
+    out.add_argument('--segments', action='store_true', help='print timed segments')
+    out.add_argument('--json', action='store_true', help='print the transcript, segments and timings as JSON')
+    tr.set_defaults(func=cmd_transcribe)
+
+    jr = sub.add_parser('journal', help='transcript, emotions and summary of journal entries',
+                        description='Analyse one journal entry (audio, .txt or .md file) or a folder of entries dated by a '
+                                    'YYYY-MM-DD in their names (else by file time): transcript, per-sentence and entry '
+                                    'emotions, emotional arc, summary; for a folder, the timeline, frequent emotions, '
+                                    'notable shifts and similar past entries.')
+    jr.add_argument('path', type=Path, metavar='FILE_OR_DIR', help='an entry, or a folder of entries')
+    jr.add_argument('--model', help='emotion model directory (default: models/latest)')
+    fmt = jr.add_mutually_exclusive_group()
+    fmt.add_argument('--json', action='store_true', help='print JSON')
+    fmt.add_argument('--markdown', action='store_true', help='print markdown (the default)')
+    jr.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'], help='ASR backend')
+    jr.add_argument('--asr-model', default='tiny.en', help="Whisper model: 'tiny.en', 'base', a directory or .pt (default: tiny.en)")
+    jr.add_argument('--summarizer', help='seq2seq model directory for an abstractive summary (default: extractive)')
+    jr.add_argument('--plot', type=Path, help='save the timeline of a folder as this PNG')
+    jr.set_defaults(func=cmd_journal)
     return parser
 
 def main(argv: list[str]|None = None) -> int:

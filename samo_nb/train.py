@@ -76,7 +76,9 @@ def make_tiny_encoder(folder: str|Path, words=TINY_WORDS, hidden: int = 64, laye
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
-    vocab = {tok: i for i, tok in enumerate(specials + sorted(set(words)) + list('abcdefghijklmnopqrstuvwxyz.,!?\''))}
+    # dict.fromkeys drops repeats (a one-letter word is also a letter) so ids stay dense below vocab_size
+    tokens = dict.fromkeys(specials + sorted(set(words)) + list('abcdefghijklmnopqrstuvwxyz.,!?\''))
+    vocab = {tok: i for i, tok in enumerate(tokens)}
     tok = Tokenizer(models.WordPiece(vocab, unk_token='[UNK]'))
     tok.normalizer = normalizers.BertNormalizer(lowercase=True)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
