@@ -88,6 +88,7 @@ def _one_line(stderr: str, limit: int = 200) -> str:
 def decode_audio(path: str|Path, # wav, flac, mp3, m4a, mp4, ogg, opus or webm file
                  sample_rate: int = SAMPLE_RATE, # rate to resample to
                  timeout_s: float = 600, # give up on ffmpeg after this long (hours of audio decode in seconds)
+                 max_s: float|None = None, # decode only the first `max_s` seconds; None: all
                 ) -> np.ndarray:
     "Decode an audio file with ffmpeg to a mono float32 array at `sample_rate`."
     path = Path(path)
@@ -100,7 +101,8 @@ def decode_audio(path: str|Path, # wav, flac, mp3, m4a, mp4, ogg, opus or webm f
     # ffmpeg writes to a file, not a pipe: np.fromfile then holds the samples once, writable
     # (pipe bytes are read-only, and copying them doubles memory on long recordings)
     with tempfile.NamedTemporaryFile(suffix='.f32') as raw:
-        cmd = [exe, '-nostdin', '-v', 'error', '-y', '-i', str(path), '-vn', '-ac', '1', '-ar', str(sample_rate),
+        limit = ['-t', str(max_s)] if max_s is not None else []
+        cmd = [exe, '-nostdin', '-v', 'error', '-y', '-i', str(path), *limit, '-vn', '-ac', '1', '-ar', str(sample_rate),
                '-f', 'f32le', raw.name]
         try: done = subprocess.run(cmd, capture_output=True, text=True, errors='replace', timeout=timeout_s)
         except subprocess.TimeoutExpired:

@@ -90,7 +90,7 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
         size = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20  # its fp32 safetensors file
         return (lambda texts: pipe(texts, batch_size=len(texts), truncation=True)), None, size
     if setup == 'peer-onnx-int8':
-        from samo_nb.onnx import OnnxClassifier, load_tokenizer, pad_batch, _sigmoid
+        from samo_nb.onnx import OnnxClassifier, pad_batch, _sigmoid
         path = peer_onnx(peers, seed)
         session, tok = OnnxClassifier(path, threads), load_tokenizer_file(peer_tokenizer_path()/'tokenizer.json')
         def predict(texts):

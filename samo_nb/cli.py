@@ -7,14 +7,11 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 
-import numpy as np
-
-from .core import SamoError, models_dir
+from .core import SamoError, resolve_model_dir
 
 # %% auto #0
-__all__ = ['LAST_TRAINING_STAGE', 'cmd_run', 'cmd_data', 'default_model', 'is_training_stage', 'cmd_train', 'cmd_eval',
-           'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser',
-           'main']
+__all__ = ['LAST_TRAINING_STAGE', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_eval', 'cmd_predict',
+           'cmd_export', 'cmd_bench', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
 def cmd_run(args) -> int:
@@ -40,14 +37,6 @@ def cmd_data(args) -> int:
     return 0
 
 # %% ../nbs/99_cli.ipynb #0a60a092
-def default_model() -> Path:
-    "The registered default model, `models/latest`."
-    latest = models_dir()/'latest'
-    if not (latest/'samo.json').exists():
-        raise SamoError("No default model yet: run `make run` (quick model) or `samo train --profile full --out DIR`, "
-                        "or pass --model DIR.")
-    return latest.resolve()
-
 LAST_TRAINING_STAGE = '07'  # stages up to the ONNX export build the model; later ones (bench, ASR, API) only use it
 
 def is_training_stage(stem: str) -> bool:
@@ -80,7 +69,7 @@ def cmd_eval(args) -> int:
     "Score a model: on test with its calibration, or on dev by 2-fold cross-fitting."
     from samo_nb.ensemble import dev_estimate, predict_proba, thresholds
     from samo_nb.evaluate import evaluate, format_metrics
-    model = Path(args.model) if args.model else default_model()
+    model = resolve_model_dir(args.model)
     split, texts, y = _load_split(args.data_dir, args.split)
     progress = not args.json
     metrics = (dev_estimate(model, texts, y, progress=progress) if split == 'dev' else
@@ -93,14 +82,14 @@ def cmd_predict(args) -> int:
     blank = [i + 1 for i, t in enumerate(args.texts) if not t.strip()]
     if blank: raise SamoError(f"Text {blank[0]} is empty: give each text as a non-empty argument.")
     from samo_nb.detect import EmotionDetector  # no torch on the ONNX path: a cold start well under a second
-    detector = EmotionDetector.load(Path(args.model) if args.model else default_model(), backend=args.backend)
+    detector = EmotionDetector.load(resolve_model_dir(args.model), backend=args.backend)
     print(json.dumps(detector.predict(args.texts, top_k=args.top_k, threshold=args.threshold), indent=2))
     return 0
 
 def cmd_export(args) -> int:
     "Export a model directory to ONNX (fp32 and int8), check parity and int8 on dev, record the default."
     from samo_nb.onnx import export_model
-    model = Path(args.model_dir) if args.model_dir else default_model()
+    model = resolve_model_dir(args.model_dir)
     texts = y = None
     if not args.no_check:
         from samo_nb.data import label_matrix, load_goemotions, subsample
@@ -119,7 +108,7 @@ def cmd_bench(args) -> int:
     import tempfile
     from samo_nb.runner import parse_overrides, run_pipeline
     from samo_nb.bench import bench_model
-    model = bench_model(Path(args.model) if args.model else default_model())  # exported, or a one-line error now
+    model = bench_model(resolve_model_dir(args.model))  # exported, or a one-line error now
     overrides = parse_overrides(args.param) | {'model_dir': str(model)} | ({'publish': True} if args.publish else {})
     with tempfile.TemporaryDirectory() as models:  # the runner registers a run's model as models/latest: not here
         run_dir = run_pipeline(args.profile, overrides, only='07b', nbs=args.nbs, reports=args.reports, models=models,
@@ -151,7 +140,7 @@ def cmd_journal(args) -> int:
     "Analyse a journal entry (audio or text file) or a folder of dated entries; print markdown or JSON."
     from samo_nb.journal import journal_command, quiet_transformers
     quiet_transformers()
-    model = Path(args.model) if args.model else default_model()
+    model = resolve_model_dir(args.model)
     print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
                          backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
     return 0

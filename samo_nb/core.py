@@ -17,7 +17,8 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'reports_dir', 'models_dir', 'cache_dir', 'label_id', 'labels_to_ids', 'ids_to_labels', 'multi_hot',
            'from_multi_hot', 'group_names', 'group_matrix', 'group_scores', 'seed_everything', 'package_versions',
            'git_commit', 'report_path', 'save_metrics', 'save_fig', 'default_encoder_path', 'results_path',
-           'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'update_model_meta']
+           'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
+           'update_model_meta']
 
 # %% ../nbs/00_core.ipynb #52b67c53
 class SamoError(Exception):
@@ -224,6 +225,15 @@ def read_model_meta(model_dir: str|Path) -> dict:
     try: return json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise SamoError(f"{path} is not valid JSON ({e}); fix or delete it and retrain.") from None
+
+def resolve_model_dir(model_dir: str|Path|None = None) -> Path:
+    "`model_dir` as a Path, or the registered default model (`models/latest`) when None; a `SamoError` if there is none."
+    if model_dir is not None: return Path(model_dir)
+    latest = models_dir()/'latest'
+    if not (latest/SAMO_JSON).is_file():
+        raise SamoError("No default model yet (models/latest): run `make run` (quick model) or "
+                        "`samo train --profile full --out DIR`, or pass a model directory (--model DIR).")
+    return latest.resolve()
 
 def update_model_meta(model_dir: str|Path, updates: dict) -> dict:
     "Merge `updates` into the model directory's `samo.json` (created if absent); returns the result."

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_matrix, group_names, group_scores, label_id, models_dir
+from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_matrix, group_names, group_scores, label_id, resolve_model_dir
 from .onnx import ModelRuntime
 
 # %% auto #0
@@ -111,11 +111,7 @@ class EmotionDetector:
              aggregate: str = 'max', # how windows of a long text combine: 'max' or 'mean'
             ) -> 'EmotionDetector':
         "Load a model directory with the fastest backend it supports."
-        if model_dir is None:
-            model_dir = models_dir()/'latest'
-            if not (model_dir/'samo.json').exists():
-                raise SamoError("No default model (models/latest): train one with `samo train` or pass a model directory.")
-        return cls(ModelRuntime(model_dir, backend, variant, threads), batch_size, aggregate)
+        return cls(ModelRuntime(resolve_model_dir(model_dir), backend, variant, threads), batch_size, aggregate)
 
     @property
     def backend(self) -> str: return self.runtime.backend
