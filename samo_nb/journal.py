@@ -147,7 +147,7 @@ def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the t
     started, timings = time.perf_counter(), {}
     detector = detector or load_detector(model_dir)
     encoder = SentenceEncoder.load()
-    if kind == 'audio': load_asr(backend, asr_model, asr_options.get('device', 'cpu'), asr_options.get('compute_type'))
+    if kind == 'audio': load_asr(backend, str(asr_model), asr_options.get('device', 'cpu'), asr_options.get('compute_type'))
     timings['load_s'] = time.perf_counter() - started
     duration_s, asr, segments, reason = None, None, [], None
     if kind == 'audio':
