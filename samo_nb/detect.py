@@ -87,8 +87,8 @@ def aggregate_windows(probs: np.ndarray, # (windows, 28) window probabilities
 # %% ../nbs/07a_detect.ipynb #1ebbc61e
 def _rounded(values: np.ndarray, names, order=None, top_k: int|None = None) -> dict:
     "`{name: value}` to 4 decimals, in `order` (all by default), the first `top_k` only."
-    order = range(len(names)) if order is None else order
-    return {names[j]: round(float(values[j]), 4) for j in list(order)[:top_k]}
+    order = list(range(len(names)) if order is None else order)[:top_k]
+    return dict(zip([names[j] for j in order], np.round(np.asarray(values)[order], 4).tolist()))  # one NumPy call, not 28 round()s
 
 class EmotionDetector:
     "Emotions of texts from a samo model directory: scores, labels, roll-ups, long texts and explanations."
@@ -107,11 +107,12 @@ class EmotionDetector:
              backend: str = 'auto', # 'auto' (ONNX when exported, else PyTorch), 'onnx' or 'torch'
              variant: str|None = None, # ONNX file: 'fp32' or 'int8'; None: the export's default
              threads: int|None = None, # intra-op threads; None: `samo_nb.onnx.default_threads()`
+             spin: bool = True, # ONNX Runtime threads busy-wait between ops: lower latency, more CPU (`samo_nb.onnx.session_options`)
              batch_size: int = 32, # texts (windows) per forward pass
              aggregate: str = 'max', # how windows of a long text combine: 'max' or 'mean'
             ) -> 'EmotionDetector':
         "Load a model directory with the fastest backend it supports."
-        return cls(ModelRuntime(resolve_model_dir(model_dir), backend, variant, threads), batch_size, aggregate)
+        return cls(ModelRuntime(resolve_model_dir(model_dir), backend, variant, threads, spin), batch_size, aggregate)
 
     @property
     def backend(self) -> str: return self.runtime.backend
@@ -159,7 +160,7 @@ class EmotionDetector:
             order = np.argsort(-doc, kind='stable')
             result = {'text': text, 'labels': [LABELS[j] for j in order if doc[j] >= thresholds[j]],
                       'scores': _rounded(doc, LABELS, order, top_k),
-                      **{g: _rounded([doc[m].max() for m in masks], names) for g, (names, masks) in self._groups.items()}}
+                      **{g: _rounded(np.where(masks, doc, 0).max(1), names) for g, (names, masks) in self._groups.items()}}
             if len(span) > 1:
                 result['windows'] = [{'text': text[a:b], 'scores': _rounded(p, LABELS, np.argsort(-p, kind='stable'), top_k)}
                                      for (a, b), p in zip(span, part)]

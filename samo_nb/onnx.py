@@ -179,23 +179,25 @@ def default_threads() -> int:
     if os.environ.get('SAMO_THREADS'): return max(1, int(os.environ['SAMO_THREADS']))
     return max(1, min(4, os.cpu_count() or 1))
 
-def session_options(threads: int|None = None):
+def session_options(threads: int|None = None, # intra-op threads; None: `default_threads()`
+                    spin: bool = True, # workers busy-wait between ops: lower latency, more CPU
+                   ):
     "ONNX Runtime session options for small CPUs: `threads` intra-op threads, sequential, all optimisations."
     import onnxruntime as ort
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.intra_op_num_threads, so.inter_op_num_threads = threads or default_threads(), 1
-    so.add_session_config_entry('session.intra_op.allow_spinning', '0')
+    so.add_session_config_entry('session.intra_op.allow_spinning', '1' if spin else '0')
     so.log_severity_level = 3  # errors only
     return so
 
 class OnnxClassifier:
     "An ONNX Runtime session of one exported model: `(input_ids, attention_mask) -> logits`."
-    def __init__(self, path: str|Path, threads: int|None = None):
+    def __init__(self, path: str|Path, threads: int|None = None, spin: bool = True):
         import onnxruntime as ort
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), session_options(threads), providers=['CPUExecutionProvider'])
+        self.session = ort.InferenceSession(str(path), session_options(threads, spin), providers=['CPUExecutionProvider'])
         self.input_names = {i.name for i in self.session.get_inputs()}
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {'input_ids': input_ids, 'attention_mask': attention_mask}
@@ -209,14 +211,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 class Member:
     "One model of a directory: its tokenizer, its `(ids, mask) -> logits` function, temperature and window."
-    def __init__(self, model_dir: str|Path, backend: str = 'onnx', variant: str|None = None, threads: int|None = None):
+    def __init__(self, model_dir: str|Path, backend: str = 'onnx', variant: str|None = None, threads: int|None = None,
+                 spin: bool = True):
         meta = read_model_meta(model_dir)
         self.model_dir, self.window = Path(model_dir), model_window(model_dir)
         self.tokenizer = load_tokenizer(model_dir, self.window)
         self.pad = pad_id(self.tokenizer)
         self.temperature = np.asarray((meta.get('calibration') or {}).get('temperature', 1.0), dtype=np.float64)
         self.variant = (variant or default_variant(model_dir)) if backend == 'onnx' else None
-        self.run = OnnxClassifier(onnx_path(model_dir, self.variant), threads) if backend == 'onnx' else torch_runner(model_dir, threads)
+        self.run = (OnnxClassifier(onnx_path(model_dir, self.variant), threads, spin) if backend == 'onnx'
+                    else torch_runner(model_dir, threads))
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         "Logits (n, 28) of `texts`, batched by length, rows in input order."
@@ -246,12 +250,13 @@ def _backend(model_dir: Path, backend: str) -> str:
 
 class ModelRuntime:
     "Every model behind a directory, loaded with one backend; texts in, calibrated probabilities out."
-    def __init__(self, model_dir: str|Path, backend: str = 'auto', variant: str|None = None, threads: int|None = None):
+    def __init__(self, model_dir: str|Path, backend: str = 'auto', variant: str|None = None, threads: int|None = None,
+                 spin: bool = True):
         self.model_dir = Path(model_dir)
         meta = read_model_meta(model_dir)
         self.backend = _backend(self.model_dir, backend)
         variant = variant or (default_variant(model_dir) if self.backend == 'onnx' else None)
-        self.members = [Member(m, self.backend, variant, threads) for m in member_dirs(model_dir)]
+        self.members = [Member(m, self.backend, variant, threads, spin) for m in member_dirs(model_dir)]
         self.variant = variant
         weights = np.asarray(meta.get('weights', [1.0] * len(self.members)), dtype=np.float64)
         self.weights = weights / weights.sum()

@@ -510,7 +510,8 @@ class ServiceState:
         start = time.perf_counter()
         try:
             from samo_nb.detect import EmotionDetector
-            self._loaded(EmotionDetector.load(self.cfg.model_dir, backend=self.cfg.backend))
+            # no busy-waiting: the event loop, Whisper and the detector share the cores
+            self._loaded(EmotionDetector.load(self.cfg.model_dir, backend=self.cfg.backend, spin=False))
             log.info(f'model loaded in {time.perf_counter() - start:.1f} s', extra={'route': 'startup'})
         except Exception as e:
             self.load_error = f'{type(e).__name__}: {e}'.splitlines()[0][:300]
