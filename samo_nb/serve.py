@@ -496,6 +496,7 @@ class ServiceState:
         self.batcher = Batcher(self._predict, self.model_pool, cfg.batch_texts, cfg.max_pending, self.metrics)
         self.model_name = str(cfg.model_dir or 'models/latest')
         self.journal_pending = 0  # touched on the event loop only
+        self.asr_used = False  # Whisper loads on the first audio upload
         if detector is not None: self._loaded(detector)
 
     def _loaded(self, detector):
@@ -627,7 +628,7 @@ def create_app(config: ServeConfig|None = None, # limits, keys, model; None: `Se
     async def ready() -> dict:
         state.require_ready()
         return {'status': 'ready', 'model': state.model_name, 'labels': len(state.detector.labels),
-                'asr': 'loaded' if getattr(state, 'asr_used', False) else 'on first audio upload'}
+                'asr': 'loaded' if state.asr_used else 'on first audio upload'}
 
     @app.get('/metrics', tags=['service'], summary='Prometheus metrics', response_class=Response,
              responses={200: {'content': {'text/plain': {}}}})
