@@ -66,7 +66,7 @@ def _sorted_scores(probs: np.ndarray) -> list[dict]:
     return [{LABELS[j]: float(p[j]) for j in np.argsort(-p)} for p in probs]
 
 def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'roberta-base', threads: int|None = None,
-               seed: int = 0):
+               seed: int = 0, spin: bool = True):
     "`(predict, proba, size_mb)` of a set-up: texts -> results, texts -> (n, 28) probabilities (ours only), file size."
     from samo_nb.onnx import default_threads
     threads = threads or default_threads()
@@ -74,7 +74,7 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
         from samo_nb.detect import EmotionDetector
         from samo_nb.onnx import member_dirs, onnx_path
         backend, variant = ('torch', None) if setup == 'ours-torch' else ('onnx', setup.rsplit('-', 1)[1])
-        det = EmotionDetector.load(model_dir, backend=backend, variant=variant, threads=threads)
+        det = EmotionDetector.load(model_dir, backend=backend, variant=variant, threads=threads, spin=spin)
         files = ([f for m in member_dirs(det.runtime.model_dir) for f in Path(m).glob('*.safetensors')] if backend == 'torch'
                  else [onnx_path(m, variant) for m in member_dirs(det.runtime.model_dir)])
         return det.predict, det.predict_proba, sum(f.stat().st_size for f in files) / 2**20
@@ -92,7 +92,7 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
     if setup == 'peer-onnx-int8':
         from samo_nb.onnx import OnnxClassifier, pad_batch, _sigmoid
         path = peer_onnx(peers, seed)
-        session, tok = OnnxClassifier(path, threads), load_tokenizer_file(peer_tokenizer_path()/'tokenizer.json')
+        session, tok = OnnxClassifier(path, threads, spin), load_tokenizer_file(peer_tokenizer_path()/'tokenizer.json')
         def predict(texts):
             return _sorted_scores(_sigmoid(session(*pad_batch([e.ids for e in tok.encode_batch(texts)]))))
         return predict, None, path.stat().st_size / 2**20
@@ -115,10 +115,10 @@ def _peak_rss_mb() -> float:
 
 def measure(setup: str, texts: list[str], model_dir: str|Path|None = None, peers: str = 'roberta-base',
             repeats: int = 3, batch_size: int = 32, batches: int = 4, threads: int|None = None,
-            f1_texts: list[str]|None = None, seed: int = 0) -> dict:
+            f1_texts: list[str]|None = None, seed: int = 0, spin: bool = True) -> dict:
     "Load time, batch-1 latencies, batch throughput, size and peak memory of `setup` on `texts` (in this process)."
     t0 = time.perf_counter()
-    predict, proba, size = load_setup(setup, model_dir, peers, threads, seed)
+    predict, proba, size = load_setup(setup, model_dir, peers, threads, seed, spin)
     load_s = time.perf_counter() - t0
     for t in texts[:3]: predict([t])  # warm-up
     latencies = []

@@ -82,7 +82,7 @@ def cmd_predict(args) -> int:
     blank = [i + 1 for i, t in enumerate(args.texts) if not t.strip()]
     if blank: raise SamoError(f"Text {blank[0]} is empty: give each text as a non-empty argument.")
     from samo_nb.detect import EmotionDetector  # no torch on the ONNX path: a cold start well under a second
-    detector = EmotionDetector.load(resolve_model_dir(args.model), backend=args.backend)
+    detector = EmotionDetector.load(args.model, backend=args.backend)  # None: models/latest
     print(json.dumps(detector.predict(args.texts, top_k=args.top_k, threshold=args.threshold), indent=2))
     return 0
 
