@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_asr.ipynb #131dac30
 from __future__ import annotations
-import hashlib, os, shutil, struct, subprocess, tempfile, time
+import hashlib, os, re, shutil, struct, subprocess, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,8 +18,8 @@ from .core import SamoError, cache_dir, project_root
 
 # %% auto #0
 __all__ = ['PACKAGED_WHISPER', 'BASE_PACKAGES', 'BASE_SHA256', 'SAMPLE_RATE', 'AUDIO_SUFFIXES', 'BACKENDS', 'NO_SPEECH',
-           'SILENCE_PEAK', 'require', 'sha256_file', 'whisper_model_dir', 'decode_audio', 'resample', 'load_audio',
-           'Transcript', 'load_asr', 'transcribe', 'read_ct2_weights', 'ct2_to_openai_whisper',
+           'require', 'sha256_file', 'whisper_model_dir', 'decode_audio', 'resample', 'load_audio', 'Transcript',
+           'load_asr', 'has_speech', 'worded', 'transcribe', 'read_ct2_weights', 'ct2_to_openai_whisper',
            'openai_whisper_checkpoint', 'load_openai_whisper', 'wer', 'journal_entries', 'speak']
 
 # %% ../nbs/08_asr.ipynb #5f265e5c
@@ -138,7 +138,6 @@ def load_audio(audio: str|Path|np.ndarray, # a file path, or mono samples
 # %% ../nbs/08_asr.ipynb #ac61aa8e
 BACKENDS = ('faster-whisper', 'openai-whisper')
 NO_SPEECH = 'no speech detected'
-SILENCE_PEAK = 10 ** (-60 / 20)  # audio peaking below -60 dBFS is silence, not sent to the model
 
 @dataclass
 class Transcript:
@@ -174,6 +173,18 @@ def load_asr(backend: str = 'faster-whisper', # 'faster-whisper' or 'openai-whis
         raise SamoError(f"Cannot load faster-whisper model {model!r} ({_one_line(str(e))}). "
                         f"Offline, use {' or '.join(PACKAGED_WHISPER)} or a CTranslate2 directory.") from None
 
+def has_speech(samples: np.ndarray, # mono samples at 16 kHz
+               window_s: float = 30, # checked one window at a time, up to the first that holds speech
+              ) -> bool:
+    "Whether Silero voice-activity detection (shipped with faster-whisper) hears speech anywhere in `samples`."
+    vad = require('faster_whisper.vad', 'faster-whisper')
+    step = int(window_s * SAMPLE_RATE)
+    return any(vad.get_speech_timestamps(samples[i:i + step]) for i in range(0, len(samples), step))
+
+def worded(segments: list[tuple[float, float, str]]) -> list[tuple[float, float, str]]:
+    "The segments that hold a word: Whisper fills noise with '.' segments up to the 30 s mark."
+    return [(float(s), float(e), t) for s, e, t in segments if re.search(r'\w', t)]
+
 def _run_faster_whisper(asr, audio: np.ndarray, progress: bool = False, **options) -> tuple[list, str]:
     "Segments and language from faster-whisper, which yields segments lazily."
     from tqdm.auto import tqdm
@@ -206,13 +217,13 @@ def transcribe(audio: str|Path|np.ndarray, # audio file, or mono samples
     if backend not in BACKENDS: raise SamoError(f"Unknown ASR backend {backend!r}: use one of {', '.join(BACKENDS)}.")
     samples = load_audio(audio, sample_rate)
     duration_s = len(samples) / SAMPLE_RATE
-    if max(samples.max(), -samples.min()) < SILENCE_PEAK:  # Whisper hallucinates "You" on silence
+    if not has_speech(samples):  # Whisper hallucinates "You" or ". . ." on silence and noise
         return Transcript('', [], language, duration_s, backend, str(model), 0.0, NO_SPEECH)
     asr = load_asr(backend, str(model), device, compute_type)
     run = _run_faster_whisper if backend == 'faster-whisper' else _run_openai_whisper
     start = time.perf_counter()
     segments, detected = run(asr, samples, progress=progress, language=language, beam_size=beam_size, **options)
-    segments = [(float(s), float(e), t) for s, e, t in segments if t]
+    segments = worded(segments)
     text = ' '.join(t for _, _, t in segments)
     return Transcript(text, segments, detected, duration_s, backend, str(model),
                       time.perf_counter() - start, None if text else NO_SPEECH)
