@@ -12,9 +12,8 @@ import numpy as np
 from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table
 
 # %% auto #0
-__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup',
-           'load_tokenizer_file', 'measure', 'main', 'run_setup', 'bench_model', 'run_bench', 'summarize',
-           'bench_table', 'goals_table', 'plot_bench']
+__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup', 'measure', 'main',
+           'run_setup', 'bench_model', 'run_bench', 'summarize', 'bench_table', 'goals_table', 'plot_bench']
 
 # %% ../nbs/07b_bench.ipynb #22eaaff1
 SETUPS = {
@@ -90,19 +89,13 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
         size = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20  # its fp32 safetensors file
         return (lambda texts: pipe(texts, batch_size=len(texts), truncation=True)), None, size
     if setup == 'peer-onnx-int8':
-        from samo_nb.onnx import OnnxClassifier, pad_batch, _sigmoid
+        from samo_nb.onnx import OnnxClassifier, pad_batch, tokenizer_from_file, _sigmoid
         path = peer_onnx(peers, seed)
-        session, tok = OnnxClassifier(path, threads, spin), load_tokenizer_file(peer_tokenizer_path()/'tokenizer.json')
+        session, tok = OnnxClassifier(path, threads, spin), tokenizer_from_file(peer_tokenizer_path()/'tokenizer.json')
         def predict(texts):
             return _sorted_scores(_sigmoid(session(*pad_batch([e.ids for e in tok.encode_batch(texts)]))))
         return predict, None, path.stat().st_size / 2**20
     raise SamoError(f"Unknown set-up {setup!r}: use one of {list(SETUPS)}.")
-
-def load_tokenizer_file(path: str|Path, max_length: int = 512):
-    "A `tokenizers.Tokenizer` from a `tokenizer.json`, truncating at `max_length`, not padding."
-    from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(path)); tok.no_padding(); tok.enable_truncation(max_length)
-    return tok
 
 # %% ../nbs/07b_bench.ipynb #298146af
 def _peak_rss_mb() -> float:

@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #bb0263c1
 from __future__ import annotations
 import json, os, random
+from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -16,7 +17,7 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'TRACKED_PACKAGES', 'STAGE_METRICS', 'SAMO_JSON', 'SamoError', 'project_root', 'nbs_dir', 'params_dir',
            'reports_dir', 'models_dir', 'cache_dir', 'label_id', 'labels_to_ids', 'ids_to_labels', 'multi_hot',
            'from_multi_hot', 'group_names', 'group_matrix', 'group_scores', 'seed_everything', 'package_versions',
-           'git_commit', 'report_path', 'save_metrics', 'save_fig', 'default_encoder_path', 'results_path',
+           'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'default_encoder_path', 'results_path',
            'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
            'update_model_meta']
 
@@ -161,7 +162,7 @@ def save_metrics(metrics: dict, stage: str, report_dir: str|Path|None = None) ->
     "Write a stage's `metrics` as JSON in the report folder, for the runner to merge."
     path = report_path(report_dir)/STAGE_METRICS/f'{stage}.json'
     path.parent.mkdir(exist_ok=True)
-    path.write_text(json.dumps(metrics, indent=2, default=_jsonable))
+    path.write_text(json.dumps(jsonable(metrics), indent=2))
     return path
 
 def save_fig(fig, name: str, report_dir: str|Path|None = None) -> Path:
@@ -170,12 +171,15 @@ def save_fig(fig, name: str, report_dir: str|Path|None = None) -> Path:
     fig.savefig(path, dpi=110, bbox_inches='tight')
     return path
 
-def _jsonable(o):
-    "NumPy scalars and arrays, and paths, as plain JSON values."
+def jsonable(o):
+    "`o` with its dataclasses, tuples, NumPy values and paths turned into plain JSON values, all the way down."
+    if is_dataclass(o) and not isinstance(o, type): return jsonable(asdict(o))
+    if isinstance(o, dict): return {str(k): jsonable(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)): return [jsonable(v) for v in o]
     if isinstance(o, np.generic): return o.item()
     if isinstance(o, np.ndarray): return o.tolist()
     if isinstance(o, Path): return str(o)
-    raise TypeError(f'{type(o).__name__} is not JSON serialisable')
+    return o
 
 # %% ../nbs/00_core.ipynb #d2fbfdf0
 def default_encoder_path() -> Path:
@@ -195,7 +199,7 @@ def publish_results(stage: str, metrics: dict, run: str, command: str, path: Pat
     table = json.loads(path.read_text()) if path.exists() else {}
     table[stage] = {'metrics': metrics, 'run': run, 'command': command}
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(table, indent=2, default=_jsonable) + '\n')
+    path.write_text(json.dumps(jsonable(table), indent=2) + '\n')
     return path
 
 def results_markdown(path: Path|None = None) -> str:
@@ -241,5 +245,5 @@ def update_model_meta(model_dir: str|Path, updates: dict) -> dict:
     meta = read_model_meta(model_dir) if path.exists() else {}
     meta = meta | updates
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=2, default=_jsonable))
+    path.write_text(json.dumps(jsonable(meta), indent=2))
     return meta

@@ -15,10 +15,11 @@ from .core import LABELS, NUM_LABELS, SAMO_JSON, SamoError, read_model_meta, upd
 
 # %% auto #0
 __all__ = ['ONNX_FILES', 'VARIANTS', 'TOKENIZER_FILE', 'member_dirs', 'onnx_record', 'onnx_path', 'has_onnx', 'default_variant',
-           'model_window', 'tokenizer_path', 'load_tokenizer', 'pad_id', 'pad_batch', 'tiny_model', 'torch_module',
-           'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier', 'Member', 'model_thresholds',
-           'ModelRuntime', 'optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity', 'macro_f1', 'int8_check',
-           'layer_groups', 'int8_sensitivity', 'choose_default', 'export_model']
+           'model_window', 'tokenizer_path', 'tokenizer_from_file', 'load_tokenizer', 'pad_id', 'pad_batch',
+           'tiny_model', 'torch_module', 'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier',
+           'Member', 'model_thresholds', 'ModelRuntime', 'optimize_graph', 'quantize_int8', 'export_onnx',
+           'logit_parity', 'macro_f1', 'int8_check', 'layer_groups', 'int8_sensitivity', 'choose_default',
+           'export_model']
 
 # %% ../nbs/07_onnx.ipynb #7a060617
 ONNX_FILES = {'fp32': 'model.onnx', 'int8': 'model.int8.onnx'}
@@ -64,13 +65,15 @@ def tokenizer_path(model_dir: str|Path) -> Path:
     if encoder and (Path(encoder)/TOKENIZER_FILE).is_file(): return Path(encoder)/TOKENIZER_FILE
     raise SamoError(f"No {TOKENIZER_FILE} in {model_dir} (nor in its encoder): retrain or re-export the model.")
 
-def load_tokenizer(model_dir: str|Path, max_length: int|None = None):
-    "A `tokenizers.Tokenizer` for the model, truncating at `max_length` (the model's window) and not padding."
+def tokenizer_from_file(path: str|Path, max_length: int = 512):
+    "A `tokenizers.Tokenizer` from a `tokenizer.json`, truncating at `max_length` and not padding."
     from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(tokenizer_path(model_dir)))
-    tok.no_padding()
-    tok.enable_truncation(max_length or model_window(model_dir))
+    tok = Tokenizer.from_file(str(path)); tok.no_padding(); tok.enable_truncation(max_length)
     return tok
+
+def load_tokenizer(model_dir: str|Path, max_length: int|None = None):
+    "The model's tokenizer, truncating at `max_length` (default: the model's window) and not padding."
+    return tokenizer_from_file(tokenizer_path(model_dir), max_length or model_window(model_dir))
 
 def pad_id(tokenizer) -> int:
     "The id of the padding token ([PAD], <pad>), 0 when the vocabulary has none."

@@ -29,7 +29,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
-from .core import SamoError
+from .core import SamoError, jsonable
 
 # %% ../nbs/11_serve.ipynb #9157524a
 @dataclass
@@ -553,7 +553,7 @@ def default_analyzer(state: ServiceState) -> Callable:
         # analyze_entry reads a one-line string ending in .txt, .wav ... as a file path; a client's text must never
         # open a file on the server, and with a newline in it the string is always taken as the text itself
         result = analyze_entry(audio if audio is not None else text + '\n', detector=state.detector)
-        return result.to_dict() if hasattr(result, 'to_dict') else _jsonable(result)
+        return result.to_dict() if hasattr(result, 'to_dict') else jsonable(result)
     return analyze
 
 def _public(result: dict, digits: int = 4) -> dict:
@@ -562,17 +562,6 @@ def _public(result: dict, digits: int = 4) -> dict:
     for k in ('scores', 'ekman', 'sentiment'):
         if isinstance(out.get(k), dict): out[k] = {name: round(float(p), digits) for name, p in out[k].items()}
     return out
-
-def _jsonable(o):
-    "Dataclasses, NumPy values and paths as plain JSON values."
-    from dataclasses import asdict, is_dataclass
-    if is_dataclass(o): return _jsonable(asdict(o))
-    if isinstance(o, dict): return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, np.ndarray): return o.tolist()
-    if isinstance(o, Path): return str(o)
-    return o
 
 # %% ../nbs/11_serve.ipynb #ceed95cb
 def create_app(config: ServeConfig|None = None, # limits, keys, model; None: `ServeConfig.from_env()`
@@ -718,7 +707,7 @@ async def _run_journal(state: ServiceState, text: str|None = None, audio: np.nda
     except (SamoError, ValueError) as e: raise ApiError(422, str(e).splitlines()[0][:300]) from None
     finally: state.metrics.inference.labels('journal').observe(time.perf_counter() - start)
     if audio is not None: state.asr_used = True
-    return _jsonable(result)
+    return jsonable(result)
 
 # %% ../nbs/11_serve.ipynb #7feae22f
 def app_from_env() -> FastAPI:
