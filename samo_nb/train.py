@@ -46,12 +46,14 @@ class TrainConfig:
     grad_clip: float = 1.0
     unfreeze: str = 'all'        # all | progressive (top layers first, one more slice each epoch)
     seed: int = 42
+    layers: int|None = None       # keep the encoder's bottom `layers` blocks (shallower and faster); None: all
 
     def __post_init__(self):
         if self.loss not in LOSSES: raise SamoError(f"Unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}.")
         if self.schedule not in SCHEDULES: raise SamoError(f"Unknown schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}.")
         if self.unfreeze not in ('all', 'progressive'): raise SamoError(f"Unknown unfreeze {self.unfreeze!r}: use all or progressive.")
         if self.epochs < 1 or self.batch_size < 1: raise SamoError("epochs and batch_size must be at least 1.")
+        if self.layers is not None and self.layers < 1: raise SamoError(f"layers={self.layers}: keep at least 1, or None for all.")
 
     @classmethod
     def from_dict(cls, d: dict) -> 'TrainConfig':
@@ -177,18 +179,23 @@ def best_global_f1(y: np.ndarray, probs: np.ndarray, grid=np.arange(0.05, 0.95, 
     return float(scores[best]), float(grid[best])
 
 # %% ../nbs/04_train.ipynb #a4253900
-def load_classifier(encoder: str|Path):
-    "A multi-label classification model on `encoder`, with the 28 GoEmotions labels."
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_classifier(encoder: str|Path, layers: int|None = None):
+    "A multi-label classification model on `encoder` (its bottom `layers` blocks only, when given), with the 28 GoEmotions labels."
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging
     path = encoder_path(encoder)
     # the new head's "newly initialized" notice is expected, and a bar for loading 90 MB is noise
     verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
     logging.set_verbosity_error(); logging.disable_progress_bar()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            path, num_labels=NUM_LABELS, id2label=ID2LABEL, label2id=LABEL2ID,
-            problem_type='multi_label_classification', dtype=torch.float32)  # train in fp32 whatever the checkpoint holds
+        config = AutoConfig.from_pretrained(path, num_labels=NUM_LABELS, id2label=ID2LABEL, label2id=LABEL2ID,
+                                            problem_type='multi_label_classification')
+        if layers:
+            if layers > config.num_hidden_layers:
+                raise SamoError(f"layers={layers}, but {path} has only {config.num_hidden_layers}: pass at most that.")
+            config.num_hidden_layers = layers  # from_pretrained then loads the bottom blocks and skips the rest
+        # train in fp32 whatever the checkpoint holds
+        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch.float32)
     except OSError as e:
         raise SamoError(f"Cannot load encoder {path!r}: {e}. Pass a local model directory or a hub id (online).") from e
     finally:
@@ -255,7 +262,7 @@ def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np
     accelerator = Accelerator(mixed_precision='bf16' if bf16 else 'no')
     train_ds = subsample(data['train'], config.train_rows, config.seed)
     dev_ds = subsample(data['dev'], config.dev_rows, config.seed)
-    model, tokenizer = load_classifier(config.encoder)
+    model, tokenizer = load_classifier(config.encoder, config.layers)
     y_train = label_matrix(train_ds)
     train_set = EncodedTexts(tokenizer, list(train_ds['text']), y_train, config.max_length)
     dev_set = EncodedTexts(tokenizer, list(dev_ds['text']), label_matrix(dev_ds), config.max_length)
