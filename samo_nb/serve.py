@@ -552,8 +552,7 @@ def default_analyzer(state: ServiceState) -> Callable:
         from samo_nb.journal import analyze_entry
         # analyze_entry reads a one-line string ending in .txt, .wav ... as a file path; a client's text must never
         # open a file on the server, and with a newline in it the string is always taken as the text itself
-        result = analyze_entry(audio if audio is not None else text + '\n', detector=state.detector)
-        return result.to_dict() if hasattr(result, 'to_dict') else jsonable(result)
+        return analyze_entry(audio if audio is not None else text + '\n', detector=state.detector).to_dict()
     return analyze
 
 def _public(result: dict, digits: int = 4) -> dict:
