@@ -123,7 +123,8 @@ def cmd_score(args) -> int:
     options = dict(model_dir=args.model, column=args.column, id_column=args.id_column, top_k=args.top_k,
                    threshold=args.threshold, progress=not args.quiet)
     summary = (batch.score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
-               if args.ray is not None else batch.score_file(args.input, args.out, workers=args.workers or 1, **options))
+               if args.ray is not None else batch.score_file(args.input, args.out, workers=args.workers or 1,
+                                                chunk_rows=args.chunk_rows, **options))
     print(f"samo score: {summary.line()}")
     if summary.rejected:
         print(f"samo score: warning: {summary.rejected} rows rejected (missing, empty or not text), listed in {summary.rejects}",
@@ -258,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   'cores (default: 1); with --ray, actors (default: one per CPU)')
     score.add_argument('--ray', nargs='?', const='', metavar='ADDRESS',
                        help="score on Ray Data: a local Ray, or the cluster at ADDRESS ('auto', 'ray://HOST:10001')")
+    score.add_argument('--chunk-rows', type=int, default=4096, metavar='ROWS',
+                       help='rows per resumable chunk (default: 4096; a rerun must use the same)')
     score.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     score.set_defaults(func=cmd_score)
 
