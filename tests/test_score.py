@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from samo_nb.core import LABELS
-from samo_nb.batch import MANIFEST, score_file, work_dir
+from samo_nb.batch import MANIFEST, run_measured, score_file, work_dir
 from test_cli import one_line_error, samo
 
 TEXTS = ['I am so happy for you', 'this is the worst day', 'why would you do that?', 'thanks a lot!', 'ok']
@@ -109,12 +109,10 @@ def test_ray_missing_is_one_line(exported, tmp_path):
 
 
 def peak_rss_mb(*args):
-    "Run `samo score` in a fresh process: its peak resident memory in MB."
-    proc = subprocess.Popen([shutil.which('samo', path=os.path.dirname(sys.executable)), 'score', *map(str, args), '-q'],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert status == 0, proc.stderr.read()
-    return usage.ru_maxrss / 1024
+    "Run `samo score` in a fresh process (from a small launcher: `ru_maxrss` survives fork); its peak resident memory in MB."
+    status, _, peak = run_measured([shutil.which('samo', path=os.path.dirname(sys.executable)), 'score', *args, '-q'])
+    assert status == 0
+    return peak
 
 
 @pytest.mark.slow
