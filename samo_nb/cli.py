@@ -11,7 +11,7 @@ from .core import SamoError, resolve_model_dir
 
 # %% auto #0
 __all__ = ['LAST_TRAINING_STAGE', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_eval', 'cmd_predict',
-           'cmd_export', 'cmd_bench', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser', 'main']
+           'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
 def cmd_run(args) -> int:
@@ -116,6 +116,20 @@ def cmd_bench(args) -> int:
                                progress=not (args.quiet or args.json))
     if args.json: print((run_dir/'stage_metrics'/'bench.json').read_text())
     else: print((run_dir/'bench.md').read_text() + f"\nReport: {run_dir/'metrics.json'}")
+    return 0
+
+def cmd_score(args) -> int:
+    "Score every row of a file, folder or saved dataset into one table; rejected rows to `<stem>.rejects.csv`."
+    from samo_nb import batch  # pyarrow and ONNX Runtime only; Ray only with --ray
+    options = dict(model_dir=args.model, column=args.column, id_column=args.id_column, top_k=args.top_k,
+                   threshold=args.threshold, progress=not args.quiet)
+    summary = (batch.score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
+               if args.ray is not None else batch.score_file(args.input, args.out, workers=args.workers or 1,
+                                                chunk_rows=args.chunk_rows, **options))
+    print(f"samo score: {summary.line()}")
+    if summary.rejected:
+        print(f"samo score: warning: {summary.rejected} rows rejected (missing, empty or not text), listed in {summary.rejects}",
+              file=sys.stderr)
     return 0
 
 def cmd_serve(args) -> int:
@@ -229,6 +243,28 @@ def build_parser() -> argparse.ArgumentParser:
         bench.add_argument(f'--{name}', type=Path, help=f'folder for {what} (default: the project\'s)')
     bench.add_argument('-q', '--quiet', action='store_true', help='no progress output')
     bench.set_defaults(func=cmd_bench)
+
+    score = sub.add_parser('score', help='score a corpus file into a table of emotions',
+                           description='Score every row of a CSV, TSV, JSONL or Parquet file, a folder of them or a saved '
+                                       'Hugging Face dataset, in resumable chunks: rerun the same command after an '
+                                       'interruption to continue. Writes the 28 scores, the labels over threshold, the Ekman '
+                                       'and sentiment roll-ups and the number of windows per row; rows that cannot be scored '
+                                       'go to <OUTPUT stem>.rejects.csv.')
+    score.add_argument('input', type=Path, metavar='INPUT', help='a .csv/.tsv/.jsonl/.parquet file, a folder of them, or a saved dataset')
+    score.add_argument('--out', type=Path, required=True, metavar='OUTPUT', help='.parquet, .csv or .jsonl file to write')
+    score.add_argument('--model', help='model directory (default: models/latest)')
+    score.add_argument('--column', default='text', help='the column of texts (default: text)')
+    score.add_argument('--id-column', help='a column of ids to carry over (default: the row number, in a column row)')
+    score.add_argument('--top-k', type=int, metavar='K', help='keep only the K highest scores of each row (default: all 28)')
+    score.add_argument('--threshold', type=float, help='one threshold for all labels (default: the per-label ones)')
+    score.add_argument('--workers', type=int, metavar='N', help='processes, each with its own model and a share of the '
+                                                                  'cores (default: 1); with --ray, actors (default: one per CPU)')
+    score.add_argument('--ray', nargs='?', const='', metavar='ADDRESS',
+                       help="score on Ray Data: a local Ray, or the cluster at ADDRESS ('auto', 'ray://HOST:10001')")
+    score.add_argument('--chunk-rows', type=int, default=4096, metavar='ROWS',
+                       help='rows per resumable chunk (default: 4096; a rerun must use the same)')
+    score.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    score.set_defaults(func=cmd_score)
 
     srv = sub.add_parser('serve', help='run the HTTP API',
                          description='Serve /v1/emotions, /v1/journal, /health, /ready, /metrics and /docs with uvicorn. '
