@@ -12,7 +12,7 @@ export MPLBACKEND := Agg
 PROFILE ?= quick
 NLTK_WORDNET := data/nltk_data/corpora/wordnet
 
-.PHONY: setup run test system-packages readme clean-check nbtest pytest
+.PHONY: setup run test test-slow system-packages readme clean-check nbtest pytest
 setup: system-packages $(VENV)/.installed $(NLTK_WORDNET)/lexnames
 
 # apt packages only where apt exists (Debian, Ubuntu, Colab) and only those missing.
@@ -60,6 +60,11 @@ nbtest:
 
 pytest:
 	$(BIN)/pytest -q tests
+
+# What `make test` (and CI) leaves out for time: `#| slow` notebook cells and @pytest.mark.slow tests.
+test-slow: setup
+	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --flags slow --timing
+	$(BIN)/pytest -q -m slow tests
 
 # README.md is generated from nbs/index.ipynb (quarto is not installable here).
 readme: setup

@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from .core import LABELS, NUM_LABELS, SamoError, group_names, group_scores, resolve_model_dir
-from .onnx import default_threads
+from .modeldir import default_threads
 
 # %% auto #0
 __all__ = ['INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'GROUPINGS', 'MANIFEST', 'BadRow', 'is_hf_dataset', 'input_files', 'read_batches',
@@ -341,7 +341,7 @@ def score_file(input: str|Path, # a .csv/.tsv/.jsonl/.parquet file, a folder of 
                top_k: int|None = None, # keep only each row's k highest scores
                threshold: float|None = None, # one threshold for all labels instead of the per-label ones
                workers: int = 1, # processes, each with its own ONNX session
-               threads: int|None = None, # ONNX threads in all; None: `samo_nb.onnx.default_threads()`, split among workers
+               threads: int|None = None, # ONNX threads in all; None: `samo_nb.modeldir.default_threads()`, split among workers
                chunk_rows: int = 4096, # rows per chunk: the unit of progress, of memory and of resuming
                progress: bool = True, # show a progress bar with rows/s and ETA
               ) -> ScoreSummary:
