@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg espeak-ng sox wordnet-base wordnet-sense-index
+APT_PACKAGES := ffmpeg espeak-ng sox wordnet-base wordnet-sense-index postgresql
 SHARED_DATA := $(abspath ../shared/data/goemotions)
 # The shared GoEmotions folder when it is there, else the Hugging Face hub.
 export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA),hub)
@@ -59,7 +59,7 @@ nbtest:
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
 pytest:
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -rs tests
 
 # What `make test` (and CI) leaves out for time: `#| slow` notebook cells and @pytest.mark.slow tests.
 test-slow: setup
