@@ -21,10 +21,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
 from .core import SAMO_JSON, SamoError, jsonable, resolve_model_dir
-from .serve_middleware import Guard, ServiceState, configure_logging, content_type
+from .serve_middleware import Guard, ServiceState, configure_logging, media_type
 from .serve_schemas import (ERROR_RESPONSES, ApiError, EmotionsResponse, add_error_handlers, public_result,
                                    request_models, validation_detail)
-from .serve_settings import ServeConfig, ServeSettings
+from .serve_settings import ServeConfig, ServeSettings  # ServeConfig: the old name, still importable from here
 
 # %% ../nbs/11_serve.ipynb #8e8c8cb0
 AUDIO_TYPES = {'audio/wav': '.wav', 'audio/x-wav': '.wav', 'audio/wave': '.wav', 'audio/flac': '.flac',
@@ -166,7 +166,7 @@ def journal_router(state: ServiceState) -> APIRouter:
 async def _journal(request: Request, state: ServiceState, JournalTextRequest: type) -> dict:
     "The journal route's work: a JSON text, or a multipart audio upload saved, decoded and analysed."
     rid, cfg = request.state.request_id, state.cfg
-    if content_type(dict(request.scope['headers'])) == 'application/json':
+    if media_type(dict(request.scope['headers'])) == 'application/json':
         try: raw = json.loads(await request.body())
         except (json.JSONDecodeError, UnicodeDecodeError): raise ApiError(400, 'The body is not valid JSON.', 'invalid_json') from None
         try: entry = JournalTextRequest.model_validate(raw)

@@ -4,7 +4,7 @@
 
 # %% auto #0
 __all__ = ['LATENCY_BUCKETS', 'log', 'LOG_FIELDS', 'REQUEST_ID', 'TokenBuckets', 'Metrics', 'JsonFormatter', 'configure_logging',
-           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'ServiceState', 'content_type', 'Guard']
+           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'ServiceState', 'media_type', 'Guard']
 
 # %% ../nbs/10e_serve_middleware.ipynb #7439df19
 import asyncio, hmac, json, logging, re, shutil, sys, threading, time, traceback, uuid
@@ -298,7 +298,7 @@ class _BodyTooLarge(ApiError):
     def __init__(self, limit: int):
         super().__init__(413, f'The request body is over {limit:,} bytes; send less per request.')
 
-def content_type(headers: dict, # ASGI headers as a dict of bytes
+def media_type(headers: dict, # ASGI headers as a dict of bytes
                 ) -> str:
     "The media type of a request, lower case, without parameters."
     return headers.get(b'content-type', b'').decode('latin-1').split(';')[0].strip().lower()
@@ -312,7 +312,7 @@ class Guard:
         "The error to answer before reading the body, if any."
         path = scope['path']
         if scope['method'] == 'POST' and path in self.state.content_types:
-            ctype, allowed = content_type(headers), self.state.content_types[path]
+            ctype, allowed = media_type(headers), self.state.content_types[path]
             if ctype not in allowed:
                 return ApiError(415, f"Content-Type {ctype or '(none)'} is not accepted here: use {' or '.join(allowed)}.")
             length = headers.get(b'content-length')
