@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from samo_nb.core import SamoError
 from samo_nb.journal import EntryAnalysis
-from samo_nb.store import Base, Journal, head_revision, journal_engine, migrate, schema_revision, stand_in
+from samo_nb.memory import Journal, stand_in
+from samo_nb.store import Base, head_revision, journal_engine, migrate, schema_revision
 
 MODEL = ('stand-in', '0' * 16)
 
@@ -119,7 +120,7 @@ WORKER = '''
 import json, sys
 import numpy as np
 from samo_nb.journal import EntryAnalysis
-from samo_nb.store import Journal, stand_in
+from samo_nb.memory import Journal, stand_in
 url, worker, n, shared, path = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 d = json.load(open(path))
 template = EntryAnalysis(**{k: v for k, v in d.items() if k != 'embedding'}, embedding=np.array(d['embedding'], np.float32))
