@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy, datetime as dt, json, time
 from dataclasses import replace
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -212,18 +213,33 @@ def _export_row(row: Entry) -> dict:
             'model_name': row.model_name, 'model_hash': row.model_hash, 'content_hash': row.content_hash}
 
 @patch_method
+def export_chunks(self: Journal,
+                  person: str, # whose journal
+                  format: str = 'csv', # 'csv' (flat columns) or 'jsonl' (the full analysis per line)
+                  rows: int = 500, # entries read from the database per piece
+                 ) -> Iterator[str]:
+    "`export`'s text in pieces of `rows` entries, read as they are written out (the API streams them)."
+    if format not in ('csv', 'jsonl'): raise SamoError(f"format {format!r}: use csv or jsonl.")
+    with Session(self.engine) as s:
+        columns = None  # the first entry's: every CSV piece has the same columns, the header only in the first
+        for part in s.scalars(_query(person).execution_options(yield_per=rows)).partitions():
+            if format == 'jsonl':
+                yield ''.join(json.dumps({**{k: v for k, v in _export_row(r).items() if not k.startswith(('ekman_', 'sentiment_'))},
+                                          'analysis': r.analysis}) + '\n' for r in part)
+                continue
+            records = [_export_row(r) for r in part]
+            yield pd.DataFrame(records, columns=columns or list(records[0])).to_csv(index=False, header=columns is None)
+            columns = columns or list(records[0])
+        if format == 'csv' and columns is None: yield 'id\n'  # no entries: the header of an empty table
+
+@patch_method
 def export(self: Journal,
            person: str, # whose journal
            format: str = 'csv', # 'csv' (flat columns) or 'jsonl' (the full analysis per line)
            path: str|Path|None = None, # file to write; None: only return the text
           ) -> str:
     "A person's entries, one row each, as CSV or JSON lines (written to `path` when given)."
-    if format not in ('csv', 'jsonl'): raise SamoError(f"format {format!r}: use csv or jsonl.")
-    with Session(self.engine) as s:
-        rows = list(s.scalars(_query(person)))
-        if format == 'csv': text = pd.DataFrame([_export_row(r) for r in rows], columns=list(_export_row(rows[0])) if rows else ['id']).to_csv(index=False)
-        else: text = ''.join(json.dumps({**{k: v for k, v in _export_row(r).items() if not k.startswith(('ekman_', 'sentiment_'))},
-                                         'analysis': r.analysis}) + '\n' for r in rows)
+    text = ''.join(self.export_chunks(person, format))
     if path: Path(path).write_text(text, encoding='utf-8')
     return text
 

@@ -62,6 +62,8 @@ class ServeSettings(BaseSettings):
     max_journal_pending: int = Field(8, gt=0)  # journal requests in progress or waiting before new ones get 503
     batch_texts: int = Field(64, gt=0)  # most texts in one dynamically batched forward pass
     store_dir: str|None = None  # keep request texts and uploads here; None: keep nothing
+    db_url: str = 'sqlite:///journal.db'  # the journal of /v1/entries: a SQLite file in the working directory, or postgresql://...
+    db_busy_timeout_s: float = Field(10.0, gt=0)  # SQLite: how long a write waits for another writer before 503
     log_level: str = 'INFO'
     @field_validator('api_keys', mode='before')
     @classmethod
