@@ -173,13 +173,13 @@ def serve(host: str = '127.0.0.1', # interface to listen on (0.0.0.0: all)
     import uvicorn
     if model is not None: os.environ['SAMO_MODEL_DIR'] = str(Path(model).resolve())
     cfg = ServeSettings.from_env()  # fails early on a bad variable
+    if not cfg.people and not is_loopback(host):
+        print(f'samo serve: warning: listening on {host} without API keys: anyone who reaches this port reads and writes '
+              'the journal; set SAMO_API_KEYS=person:key,...', file=sys.stderr)
     model_dir = resolve_model_dir(cfg.model_dir)
     if not (model_dir/SAMO_JSON).is_file():
         raise SamoError(f"No samo model in {model_dir}: pass --model DIR (a folder written by samo train), "
                         "or run `make run` to train the quick default model.")
-    if not cfg.people and not is_loopback(host):
-        print(f'samo serve: warning: listening on {host} without API keys: anyone who reaches this port reads and writes '
-              'the journal; set SAMO_API_KEYS=person:key,...', file=sys.stderr)
     configure_logging(cfg.log_level)
     uvicorn.run('samo_nb.serve:app_from_env', factory=True, host=host, port=port, workers=workers, access_log=False,
                 log_config=None, timeout_keep_alive=5, timeout_graceful_shutdown=10, **uvicorn_options)

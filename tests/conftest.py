@@ -19,13 +19,21 @@ def postgres_server():
     with temporary_postgres(durable=False) as url: yield url
 
 
-@pytest.fixture
-def postgres_url(postgres_server):
-    "The URL of a fresh, empty database on the session's PostgreSQL server."
+@pytest.fixture(scope='session')
+def new_postgres_database(postgres_server):
+    "A function that creates a fresh, empty database on the session's PostgreSQL server and returns its URL."
     import uuid
     from sqlalchemy import create_engine
-    name = f'test_{uuid.uuid4().hex[:12]}'
-    engine = create_engine(postgres_server, isolation_level='AUTOCOMMIT')
-    with engine.connect() as c: c.exec_driver_sql(f'CREATE DATABASE {name}')
-    engine.dispose()
-    return postgres_server.rsplit('/', 1)[0] + '/' + name
+    def create() -> str:
+        name = f'test_{uuid.uuid4().hex[:12]}'
+        engine = create_engine(postgres_server, isolation_level='AUTOCOMMIT')
+        with engine.connect() as c: c.exec_driver_sql(f'CREATE DATABASE {name}')
+        engine.dispose()
+        return postgres_server.rsplit('/', 1)[0] + '/' + name
+    return create
+
+
+@pytest.fixture
+def postgres_url(new_postgres_database):
+    "The URL of a fresh, empty database on the session's PostgreSQL server."
+    return new_postgres_database()
