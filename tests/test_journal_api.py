@@ -237,8 +237,8 @@ def half_written(url: str) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize('kind', ['sqlite', 'postgresql'])
 def test_sigkill_mid_burst_loses_no_acknowledged_entry(kind, model, tmp_path_factory, request):
-    "8 writers, SIGKILL once a third of 48 entries are acknowledged; after a restart each 201 is there once, nothing torn."
-    url, n = database(kind, tmp_path_factory, request), 48
+    "8 writers, SIGKILL once a third of 32 entries are acknowledged; after a restart each 201 is there once, nothing torn."
+    url, n = database(kind, tmp_path_factory, request), 32
     env = ENV | {'SAMO_DB_URL': url}
     texts = [f'{tag()} Entry {i}: the day felt {["calm", "tense", "bright", "heavy"][i % 4]}.' for i in range(n)]
     keys = [str(uuid.uuid4()) for _ in range(n)]
