@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Annotated, Callable
 
 import numpy as np
+from .core import SamoError, jsonable, require
+for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx'): require(_module, 'serve')  # missing: one line naming the extra
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -29,7 +31,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
-from .core import SamoError, jsonable
 
 # %% ../nbs/11_serve.ipynb #9157524a
 @dataclass
