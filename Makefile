@@ -1,5 +1,6 @@
 # samo-nb: `make run` sets everything up and runs the quick pipeline; `make test` sets
-# everything up and runs the checks CI runs. Both are safe to repeat.
+# everything up and runs the checks CI runs; `make test-slow` runs the slow checks CI leaves
+# out; `make lab` opens JupyterLab on the notebooks. All are safe to repeat.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,8 +12,14 @@ export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA)
 export MPLBACKEND := Agg
 PROFILE ?= quick
 NLTK_WORDNET := data/nltk_data/corpora/wordnet
+# The extras make setup installs: each is a `<name>_requirements` line in settings.ini, pinned in
+# constraints.txt. A new extra is that line, its pins, and its name here.
+EXTRAS := voice,serve,lab,dev
+# The project's Jupyter kernel: this venv's Python, registered inside the venv.
+KERNEL := samo-nb
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 
-.PHONY: setup run test system-packages readme clean-check nbtest pytest
+.PHONY: setup run test test-slow lab system-packages readme clean-check nbtest pytest
 setup: system-packages $(VENV)/.installed $(NLTK_WORDNET)/lexnames
 
 # apt packages only where apt exists (Debian, Ubuntu, Colab) and only those missing.
@@ -30,7 +37,7 @@ $(VENV)/.installed: settings.ini setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
 # WordNet 3.0 for NLTK, from Debian's files plus the lexnames file Debian lacks.
@@ -58,8 +65,25 @@ nbtest:
 	# one thread per notebook: two workers on two cores, no oversubscription
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
+# pytest deselects @pytest.mark.slow (pyproject.toml addopts); nbdev_test skips `#| slow` cells.
 pytest:
 	$(BIN)/pytest -q tests
+
+# Everything `make test` leaves out, so nothing flagged slow goes unrun: the slow pytest tests
+# and, in each notebook holding `#| slow` cells, the whole notebook with those cells.
+SLOW_NOTEBOOKS = $(shell grep -lE '"#\| *slow' nbs/*.ipynb)
+test-slow: setup
+	$(BIN)/pytest -q -m slow tests
+	for nb in $(SLOW_NOTEBOOKS); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
+
+# JupyterLab on nbs/ (notebooks run with nbs/ as working directory, as under nbdev_test) with the
+# project's kernel; it prints the URL to open. LAB_ARGS passes options, e.g. LAB_ARGS='--port 8890'.
+$(KERNEL_SPEC): $(VENV)/.installed
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (samo-nb)"
+
+lab: setup $(KERNEL_SPEC)
+	$(BIN)/jupyter lab --notebook-dir nbs --no-browser --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)  # root: containers and Colab
 
 # README.md is generated from nbs/index.ipynb (quarto is not installable here).
 readme: setup
