@@ -71,10 +71,9 @@ pytest:
 
 # Everything `make test` leaves out, so nothing flagged slow goes unrun: the slow pytest tests
 # and, in each notebook holding `#| slow` cells, the whole notebook with those cells.
-SLOW_NOTEBOOKS = $(shell grep -lE '"#\| *slow' nbs/*.ipynb)
 test-slow: setup
 	$(BIN)/pytest -q -m slow tests
-	for nb in $(SLOW_NOTEBOOKS); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
+	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
 
 # JupyterLab on nbs/ (notebooks run with nbs/ as working directory, as under nbdev_test) with the
 # project's kernel; it prints the URL to open. LAB_ARGS passes options, e.g. LAB_ARGS='--port 8890'.
