@@ -69,8 +69,10 @@ nbtest:
 pytest:
 	$(BIN)/pytest -q tests
 
-# Everything `make test` leaves out, so nothing flagged slow goes unrun: the slow pytest tests
-# and, in each notebook holding `#| slow` cells, the whole notebook with those cells.
+# CI (.ci/run) runs `make test`, which leaves the slow checks out; `make test-slow` runs every one
+# of them, so nothing flagged slow goes unrun: the pytest tests marked slow and, in each notebook
+# holding `#| slow` cells, the whole notebook with those cells (today: the 2,000-request load test
+# in tests/test_serve.py, and half an hour of audio through both Whisper backends in 08_asr).
 test-slow: setup
 	$(BIN)/pytest -q -m slow tests
 	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
