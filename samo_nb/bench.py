@@ -4,12 +4,13 @@
 
 # %% ../nbs/07b_bench.ipynb #c33a8ea4
 from __future__ import annotations
-import json, os, resource, subprocess, sys, tempfile, time
+import json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table
+from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory
+from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
 __all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup', 'measure', 'main',
@@ -46,7 +47,7 @@ def peer_tokenizer_path() -> Path:
 # %% ../nbs/07b_bench.ipynb #33b4f7b4
 def peer_onnx(peers: str = 'roberta-base', seed: int = 0, folder: str|Path|None = None) -> Path:
     "The peer exported to ONNX and dynamically quantized to int8 (cached in `folder`, default data/cache/bench/)."
-    from samo_nb.onnx import _export_graph, quantize_int8
+    from samo_nb.onnx import _export_graph, quantize_int8  # the peer is exported as ours is
     folder = Path(folder or cache_dir()/'bench')/f'{peers}-{seed}'
     int8 = folder/'model.int8.onnx'
     if int8.exists(): return int8
@@ -67,45 +68,35 @@ def _sorted_scores(probs: np.ndarray) -> list[dict]:
 def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'roberta-base', threads: int|None = None,
                seed: int = 0, spin: bool = True):
     "`(predict, proba, size_mb)` of a set-up: texts -> results, texts -> (n, 28) probabilities (ours only), file size."
-    from samo_nb.onnx import default_threads
     threads = threads or default_threads()
     if setup.startswith('ours'):
         from samo_nb.detect import EmotionDetector
-        from samo_nb.onnx import member_dirs, onnx_path
         backend, variant = ('torch', None) if setup == 'ours-torch' else ('onnx', setup.rsplit('-', 1)[1])
         det = EmotionDetector.load(model_dir, backend=backend, variant=variant, threads=threads, spin=spin)
-        files = ([f for m in member_dirs(det.runtime.model_dir) for f in Path(m).glob('*.safetensors')] if backend == 'torch'
-                 else [onnx_path(m, variant) for m in member_dirs(det.runtime.model_dir)])
+        members = det.runtime.model.members
+        files = ([f for m in members for f in m.path.glob('*.safetensors')] if backend == 'torch'
+                 else [m.onnx_path(variant) for m in members])
         return det.predict, det.predict_proba, sum(f.stat().st_size for f in files) / 2**20
     if setup == 'peer-pipeline':
         import torch
         from transformers import AutoTokenizer, pipeline
-        from samo_nb.onnx import _quiet_transformers
+        from samo_nb.core import quiet_transformers
         torch.set_num_threads(threads)
         model = peer_model(peers, seed)
-        with _quiet_transformers():
+        with quiet_transformers():
             pipe = pipeline('text-classification', model=model, tokenizer=AutoTokenizer.from_pretrained(peer_tokenizer_path()),
                             top_k=None, function_to_apply='sigmoid', device=-1)
         size = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20  # its fp32 safetensors file
         return (lambda texts: pipe(texts, batch_size=len(texts), truncation=True)), None, size
     if setup == 'peer-onnx-int8':
-        from samo_nb.onnx import OnnxClassifier, pad_batch, tokenizer_from_file, _sigmoid
         path = peer_onnx(peers, seed)
         session, tok = OnnxClassifier(path, threads, spin), tokenizer_from_file(peer_tokenizer_path()/'tokenizer.json')
         def predict(texts):
-            return _sorted_scores(_sigmoid(session(*pad_batch([e.ids for e in tok.encode_batch(texts)]))))
+            return _sorted_scores(sigmoid(session(*pad_batch([e.ids for e in tok.encode_batch(texts)]))))
         return predict, None, path.stat().st_size / 2**20
     raise SamoError(f"Unknown set-up {setup!r}: use one of {list(SETUPS)}.")
 
 # %% ../nbs/07b_bench.ipynb #298146af
-def _peak_rss_mb() -> float:
-    "Peak resident memory of this process in MB: `VmHWM` on Linux (`ru_maxrss` keeps the parent's peak across exec)."
-    status = Path('/proc/self/status')
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith('VmHWM:'): return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (1024 if sys.platform != 'darwin' else 2**20)
-
 def measure(setup: str, texts: list[str], model_dir: str|Path|None = None, peers: str = 'roberta-base',
             repeats: int = 3, batch_size: int = 32, batches: int = 4, threads: int|None = None,
             f1_texts: list[str]|None = None, seed: int = 0, spin: bool = True) -> dict:
@@ -125,7 +116,7 @@ def measure(setup: str, texts: list[str], model_dir: str|Path|None = None, peers
     batch_s = (time.perf_counter() - start) / batches
     result = {'setup': setup, 'load_s': load_s, 'latency_ms': [1000 * x for x in latencies],
               'p50_ms': 1000 * float(np.percentile(latencies, 50)), 'p95_ms': 1000 * float(np.percentile(latencies, 95)),
-              'batch_ms': 1000 * batch_s, 'throughput': batch_size / batch_s, 'size_mb': size, 'peak_rss_mb': _peak_rss_mb()}
+              'batch_ms': 1000 * batch_s, 'throughput': batch_size / batch_s, 'size_mb': size, 'peak_rss_mb': process_memory()['peak_rss_mib']}
     if proba is not None and f1_texts: result['probs'] = proba(f1_texts).tolist()
     return result
 
@@ -164,10 +155,7 @@ GOALS = {  # name: (measured key, comparison, target)
 
 def bench_model(model_dir: str|Path) -> Path:
     "`model_dir`, absolute, when it is a model directory with an ONNX export; else a `SamoError` saying what to do."
-    from samo_nb.core import read_model_meta
-    from samo_nb.onnx import has_onnx
-    read_model_meta(model_dir)
-    if not has_onnx(model_dir): raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}` first.")
+    if not ModelDir(model_dir).has_onnx(): raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}` first.")
     return Path(model_dir).resolve()
 
 def run_bench(texts: list[str], model_dir: str|Path, setups=tuple(SETUPS), peers: str = 'roberta-base',

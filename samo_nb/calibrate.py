@@ -12,13 +12,13 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from .core import NUM_LABELS, SAMO_JSON, SamoError, read_model_meta, update_model_meta
+from .core import NUM_LABELS, SAMO_JSON, SamoError, update_model_meta
+from .modeldir import THRESHOLD_GRID, ModelDir, calibrated_probs, f1_by_threshold, sweep_global_threshold
 
 # %% auto #0
-__all__ = ['LOG_T_BOUNDS', 'THRESHOLD_GRID', 'TEMPERATURE_METHODS', 'THRESHOLD_METHODS', 'check_scores', 'synthetic_logits',
-           'fit_temperature', 'apply_temperature', 'expected_calibration_error', 'reliability_diagram',
-           'sweep_global_threshold', 'search_class_thresholds', 'Calibration', 'fit_calibration', 'save_calibration',
-           'load_calibration']
+__all__ = ['LOG_T_BOUNDS', 'TEMPERATURE_METHODS', 'THRESHOLD_METHODS', 'check_scores', 'fit_temperature', 'apply_temperature',
+           'expected_calibration_error', 'reliability_diagram', 'search_class_thresholds', 'Calibration',
+           'fit_calibration', 'save_calibration', 'load_calibration']
 
 # %% ../nbs/05_calibrate.ipynb #c68cfcc6
 def check_scores(scores: np.ndarray, # (n, 28) logits or probabilities
@@ -34,17 +34,6 @@ def check_scores(scores: np.ndarray, # (n, 28) logits or probabilities
         raise SamoError(f"Labels have shape {y.shape} but scores have shape {scores.shape}: pass one 0/1 row per score row.")
     if not np.isin(y, (0, 1)).all(): raise SamoError("Labels must be 0/1 (multi-hot); found other values.")
     return scores, y
-
-# %% ../nbs/05_calibrate.ipynb #8fce0cfd
-def synthetic_logits(n: int = 2000, # rows
-                     temperature: float|np.ndarray = 1.0, # the miscalibration: true logits are multiplied by it
-                     seed: int = 0,
-                    ) -> tuple[np.ndarray, np.ndarray]:
-    "Synthetic (logits, y) for tests and demos: labels drawn from sigmoid(true logits), logits = true * `temperature`."
-    rng = np.random.default_rng(seed)
-    true = rng.normal(np.linspace(-1, -4, NUM_LABELS), 2.0, size=(n, NUM_LABELS))
-    y = (rng.random(true.shape) < expit(true)).astype(np.int64)
-    return true * np.asarray(temperature), y
 
 # %% ../nbs/05_calibrate.ipynb #8a658015
 LOG_T_BOUNDS = (np.log(0.01), np.log(100.))  # T is searched in [0.01, 100]
@@ -78,7 +67,7 @@ def apply_temperature(logits: np.ndarray, # (n, 28) logits
                       temperature: float|np.ndarray, # a scalar, or one per label
                      ) -> np.ndarray:
     "Probabilities sigmoid(logits / T), T a scalar or one per label."
-    return expit(check_scores(logits)[0] / np.asarray(temperature, dtype=np.float64))
+    return calibrated_probs(check_scores(logits)[0], temperature)
 
 # %% ../nbs/05_calibrate.ipynb #d0fb9e0a
 def _bins(probs: np.ndarray, y: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -118,27 +107,6 @@ def reliability_diagram(probs_by_name: dict[str, np.ndarray], # e.g. {'before': 
     ax.legend(loc='upper left')
     return ax.figure
 
-# %% ../nbs/05_calibrate.ipynb #ad37392e
-THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)  # 0.05, 0.06, ..., 0.95
-
-def _f1_by_threshold(probs: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    "Per-label F1 at each threshold of `grid`: a (len(grid), 28) array."
-    positive = y.astype(bool)
-    predicted = np.stack([probs >= t for t in grid])  # (grid, n, 28) booleans
-    tp, n_predicted = (predicted & positive).sum(1), predicted.sum(1)
-    denominator = n_predicted + positive.sum(0)
-    return np.divide(2 * tp, denominator, out=np.zeros(tp.shape), where=denominator > 0)
-
-def sweep_global_threshold(probs: np.ndarray, # (n, 28) probabilities of the fitting split
-                           y: np.ndarray, # (n, 28) 0/1 labels
-                           grid: np.ndarray = THRESHOLD_GRID, # thresholds to try
-                          ) -> tuple[float, np.ndarray]:
-    "The one threshold for all labels with the best macro-F1, and the macro-F1 at each threshold of `grid`."
-    probs, y = check_scores(probs, y)
-    grid = np.asarray(grid)
-    macro_f1 = _f1_by_threshold(probs, y, grid).mean(1)
-    return float(grid[macro_f1.argmax()]), macro_f1
-
 # %% ../nbs/05_calibrate.ipynb #157a5c88
 def search_class_thresholds(probs: np.ndarray, # (n, 28) probabilities of the fitting split
                             y: np.ndarray, # (n, 28) 0/1 labels
@@ -149,7 +117,7 @@ def search_class_thresholds(probs: np.ndarray, # (n, 28) probabilities of the fi
     "Per-label thresholds maximising each label's F1; labels with too few positives get `fallback`."
     probs, y = check_scores(probs, y)
     grid = np.asarray(grid)
-    best = grid[_f1_by_threshold(probs, y, grid).argmax(0)]
+    best = grid[f1_by_threshold(probs, y, grid).argmax(0)]
     if fallback is None: fallback = sweep_global_threshold(probs, y, grid)[0]
     return np.where(y.sum(0) >= min_positives, best, fallback)
 
@@ -215,5 +183,5 @@ def save_calibration(cal: Calibration, # what to save
 
 def load_calibration(model_dir: str|Path) -> Calibration:
     "The calibration saved in `model_dir/samo.json`; the identity `Calibration()` if it has none."
-    saved = read_model_meta(model_dir).get('calibration')
-    return Calibration() if saved is None else Calibration(**saved)
+    saved = ModelDir.of(model_dir).calibration
+    return Calibration(**saved) if saved else Calibration()

@@ -67,13 +67,14 @@ def _load_split(data_dir: str|None, split: str|None):
 
 def cmd_eval(args) -> int:
     "Score a model: on test with its calibration, or on dev by 2-fold cross-fitting."
-    from samo_nb.ensemble import dev_estimate, predict_proba, thresholds
+    from samo_nb.ensemble import dev_estimate
+    from samo_nb.modeldir import ModelRuntime
     from samo_nb.evaluate import evaluate, format_metrics
     model = resolve_model_dir(args.model)
     split, texts, y = _load_split(args.data_dir, args.split)
     progress = not args.json
     metrics = (dev_estimate(model, texts, y, progress=progress) if split == 'dev' else
-               evaluate(y, predict_proba(model, texts, progress=progress), thresholds(model), split=split))
+               evaluate(y, (runtime := ModelRuntime(model, 'torch')).proba(texts, progress=progress), runtime.thresholds, split=split))
     print(json.dumps(metrics | {'model': str(model)}, indent=2) if args.json else format_metrics(metrics))
     return 0
 
@@ -138,11 +139,12 @@ def cmd_transcribe(args) -> int:
 
 def cmd_journal(args) -> int:
     "Analyse a journal entry (audio or text file) or a folder of dated entries; print markdown or JSON."
-    from samo_nb.journal import journal_command, quiet_transformers
-    quiet_transformers()
+    from samo_nb.core import quiet_transformers
+    from samo_nb.journal import journal_command
     model = resolve_model_dir(args.model)
-    print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
-                         backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
+    with quiet_transformers():
+        print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
+                             backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
     return 0
 
 # %% ../nbs/99_cli.ipynb #a2c82205

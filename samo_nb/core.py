@@ -5,6 +5,7 @@
 # %% ../nbs/00_core.ipynb #bb0263c1
 from __future__ import annotations
 import json, os, random
+from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from importlib import metadata
 from pathlib import Path
@@ -14,10 +15,11 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL', 'EKMAN', 'SENTIMENT', 'GROUPINGS',
-           'TRACKED_PACKAGES', 'STAGE_METRICS', 'SAMO_JSON', 'SamoError', 'project_root', 'nbs_dir', 'params_dir',
-           'reports_dir', 'models_dir', 'cache_dir', 'label_id', 'labels_to_ids', 'ids_to_labels', 'multi_hot',
-           'from_multi_hot', 'group_names', 'group_matrix', 'group_scores', 'seed_everything', 'package_versions',
-           'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'default_encoder_path', 'results_path',
+           'TRACKED_PACKAGES', 'STAGE_METRICS', 'SAMO_JSON', 'TOKENIZER_FILE', 'SamoError', 'project_root', 'nbs_dir',
+           'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'label_id', 'labels_to_ids', 'ids_to_labels',
+           'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores', 'seed_everything',
+           'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'score_dict',
+           'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
            'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
            'update_model_meta', 'require']
 
@@ -181,6 +183,45 @@ def jsonable(o):
     if isinstance(o, Path): return str(o)
     return o
 
+# %% ../nbs/00_core.ipynb #f9fa1d0a
+def score_dict(values: Sequence[float], # one score per name
+               names: Sequence[str], # what each score is of
+               order: Sequence[int]|None = None, # positions to keep, in this order; None: all, as given
+               top_k: int|None = None, # keep only the first `top_k` of `order`
+               digits: int = 4, # decimals a reader needs
+              ) -> dict:
+    "`{name: score}` rounded to `digits`, in `order`, the first `top_k` only."
+    order = list(range(len(names)) if order is None else order)[:top_k]
+    # one NumPy call, not one round() per label
+    return dict(zip([names[j] for j in order], np.round(np.asarray(values, dtype=np.float64)[order], digits).tolist()))
+
+def round_scores(scores: dict, digits: int = 4) -> dict:
+    "A `{name: score}` dict with its scores rounded to `digits`."
+    return score_dict(list(scores.values()), list(scores), digits=digits)
+
+# %% ../nbs/00_core.ipynb #4b242d8d
+@contextmanager
+def quiet_transformers():
+    "Silence transformers' load messages and progress bars inside the block (a fresh head's notice is expected)."
+    from transformers.utils import logging
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error(); logging.disable_progress_bar()
+    try: yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars: logging.enable_progress_bar()
+
+# %% ../nbs/00_core.ipynb #8b477a45
+def process_memory(pid: int|None = None) -> dict:
+    "Resident memory of process `pid` (None: this one) in MiB: now (`rss_mib`) and its peak so far (`peak_rss_mib`)."
+    status = Path(f"/proc/{pid or 'self'}/status")
+    if status.exists():  # Linux: VmHWM is the true peak (`ru_maxrss` keeps a parent's peak across exec)
+        kb = {l.split(':')[0]: int(l.split()[1]) for l in status.read_text().splitlines() if l.startswith(('VmRSS', 'VmHWM'))}
+        return {'rss_mib': round(kb['VmRSS'] / 1024, 1), 'peak_rss_mib': round(kb['VmHWM'] / 1024, 1)}
+    import psutil  # macOS and others: no peak, only the current figure
+    rss = psutil.Process(pid or os.getpid()).memory_info().rss / 2**20
+    return {'rss_mib': round(rss, 1), 'peak_rss_mib': None}
+
 # %% ../nbs/00_core.ipynb #d2fbfdf0
 def default_encoder_path() -> Path:
     "Local directory of the packaged all-MiniLM-L6-v2 encoder (weights and tokenizer)."
@@ -219,6 +260,7 @@ def markdown_table(columns: list[str], rows: list[list]) -> str:
 
 # %% ../nbs/00_core.ipynb #1010133e
 SAMO_JSON = 'samo.json'
+TOKENIZER_FILE = 'tokenizer.json'  # the fast tokenizer every runtime loads
 
 def read_model_meta(model_dir: str|Path) -> dict:
     "The `samo.json` of a model directory; a `SamoError` when there is none or it is broken."

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_matrix, group_names, group_scores, label_id, resolve_model_dir
-from .onnx import ModelRuntime
+from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_names, group_scores, label_id, score_dict
+from .modeldir import ModelDir, ModelRuntime
 
 # %% auto #0
 __all__ = ['SENTENCE_END', 'AGGREGATES', 'EmptyTextError', 'check_texts', 'split_windows', 'aggregate_windows', 'EmotionDetector',
@@ -85,11 +85,6 @@ def aggregate_windows(probs: np.ndarray, # (windows, 28) window probabilities
     return doc
 
 # %% ../nbs/07a_detect.ipynb #1ebbc61e
-def _rounded(values: np.ndarray, names, order=None, top_k: int|None = None) -> dict:
-    "`{name: value}` to 4 decimals, in `order` (all by default), the first `top_k` only."
-    order = list(range(len(names)) if order is None else order)[:top_k]
-    return dict(zip([names[j] for j in order], np.round(np.asarray(values)[order], 4).tolist()))  # one NumPy call, not 28 round()s
-
 class EmotionDetector:
     "Emotions of texts from a samo model directory: scores, labels, roll-ups, long texts and explanations."
     labels = list(LABELS)
@@ -99,20 +94,20 @@ class EmotionDetector:
         self.runtime, self.batch_size, self.aggregate = runtime, batch_size, aggregate
         self.tokenizer = runtime.tokenizer
         self.capacity = runtime.window - self.tokenizer.num_special_tokens_to_add(False)
-        self._groups = {g: (group_names(g), group_matrix(g).astype(bool).T) for g in ('ekman', 'sentiment')}
+        self._groups = {g: group_names(g) for g in ('ekman', 'sentiment')}
 
     @classmethod
     def load(cls,
-             model_dir: str|Path|None = None, # a model directory; None: the default model, models/latest
+             model_dir: str|Path|ModelDir|None = None, # a model directory; None: the default model, models/latest
              backend: str = 'auto', # 'auto' (ONNX when exported, else PyTorch), 'onnx' or 'torch'
              variant: str|None = None, # ONNX file: 'fp32' or 'int8'; None: the export's default
-             threads: int|None = None, # intra-op threads; None: `samo_nb.onnx.default_threads()`
-             spin: bool = True, # ONNX Runtime threads busy-wait between ops: lower latency, more CPU (`samo_nb.onnx.session_options`)
+             threads: int|None = None, # intra-op threads; None: `samo_nb.modeldir.default_threads()`
+             spin: bool = True, # ONNX Runtime threads busy-wait between ops: lower latency, more CPU (`samo_nb.modeldir.session_options`)
              batch_size: int = 32, # texts (windows) per forward pass
              aggregate: str = 'max', # how windows of a long text combine: 'max' or 'mean'
             ) -> 'EmotionDetector':
         "Load a model directory with the fastest backend it supports."
-        return cls(ModelRuntime(resolve_model_dir(model_dir), backend, variant, threads, spin), batch_size, aggregate)
+        return cls(ModelRuntime(ModelDir.of(model_dir), backend, variant, threads, spin), batch_size, aggregate)
 
     @property
     def backend(self) -> str: return self.runtime.backend
@@ -159,10 +154,10 @@ class EmotionDetector:
         for text, doc, span, part in zip(texts, docs, spans, parts):
             order = np.argsort(-doc, kind='stable')
             result = {'text': text, 'labels': [LABELS[j] for j in order if doc[j] >= thresholds[j]],
-                      'scores': _rounded(doc, LABELS, order, top_k),
-                      **{g: _rounded(np.where(masks, doc, 0).max(1), names) for g, (names, masks) in self._groups.items()}}
+                      'scores': score_dict(doc, LABELS, order, top_k),
+                      **{g: score_dict(group_scores(doc, g), names) for g, names in self._groups.items()}}
             if len(span) > 1:
-                result['windows'] = [{'text': text[a:b], 'scores': _rounded(p, LABELS, np.argsort(-p, kind='stable'), top_k)}
+                result['windows'] = [{'text': text[a:b], 'scores': score_dict(p, LABELS, np.argsort(-p, kind='stable'), top_k)}
                                      for (a, b), p in zip(span, part)]
             results.append(result)
         return results

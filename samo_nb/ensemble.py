@@ -10,37 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .calibrate import Calibration, fit_calibration, load_calibration, sweep_global_threshold
-from .core import NUM_LABELS, SamoError, read_model_meta, update_model_meta
+from .calibrate import Calibration, fit_calibration
+from .core import update_model_meta
 from .evaluate import crossfit, crossfit_evaluate, evaluate
-from .train import model_logits
+from .modeldir import ModelDir, ModelRuntime, combine, model_logits, sweep_global_threshold
 
 # %% auto #0
-__all__ = ['DEFAULT_FIT', 'combine', 'member_dirs', 'predict_proba', 'thresholds', 'weight_grid', 'fit_ensemble',
-           'crossfit_ensemble', 'save_ensemble', 'dev_estimate']
-
-# %% ../nbs/06_ensemble.ipynb #9b7b84fb
-def combine(member_probs: list[np.ndarray], weights) -> np.ndarray:
-    "The weighted mean of members' (n, 28) probabilities."
-    weights = np.asarray(weights, dtype=np.float64)
-    if len(weights) != len(member_probs): raise SamoError(f"{len(weights)} weights for {len(member_probs)} members.")
-    return np.tensordot(weights / weights.sum(), np.stack(member_probs), axes=1)
-
-def member_dirs(model_dir: str|Path) -> list[Path]:
-    "The member directories of an ensemble (the directory itself for a single model)."
-    meta = read_model_meta(model_dir)
-    return [Path(model_dir)/m for m in meta['members']] if meta.get('kind') == 'ensemble' else [Path(model_dir)]
-
-def predict_proba(model_dir: str|Path, texts: list[str], progress: bool = False) -> np.ndarray:
-    "Calibrated (n, 28) probabilities of any samo model directory, single model or ensemble."
-    meta = read_model_meta(model_dir)
-    if meta.get('kind') == 'ensemble':
-        return combine([predict_proba(m, texts, progress) for m in member_dirs(model_dir)], meta['weights'])
-    return load_calibration(model_dir).probs(model_logits(model_dir, texts, progress=progress))
-
-def thresholds(model_dir: str|Path) -> np.ndarray:
-    "The per-label decision thresholds of a model directory."
-    return np.asarray(load_calibration(model_dir).thresholds)
+__all__ = ['DEFAULT_FIT', 'weight_grid', 'fit_ensemble', 'crossfit_ensemble', 'save_ensemble', 'dev_estimate']
 
 # %% ../nbs/06_ensemble.ipynb #0c98719d
 def weight_grid(n_members: int, step: float = 0.1) -> np.ndarray:
@@ -77,7 +53,7 @@ def save_ensemble(members: list[str|Path], weights, calibration: Calibration, ou
     out = Path(out)
     names = []
     for i, member in enumerate(members):
-        read_model_meta(member)  # each member must be a model directory
+        ModelDir(member)  # each member must be a model directory: a clear error if not
         shutil.copytree(member, out/'members'/str(i), dirs_exist_ok=True)
         names.append(f'members/{i}')
     update_model_meta(out, {'kind': 'ensemble', 'members': names, 'weights': np.asarray(weights).tolist(),
@@ -94,8 +70,8 @@ def _fit_kwargs(meta: dict) -> dict:
 
 def dev_estimate(model_dir: str|Path, texts: list[str], y: np.ndarray, seed: int = 42, progress: bool = False) -> dict:
     "2-fold cross-fitted dev metrics of a model directory (single model or ensemble)."
-    meta = read_model_meta(model_dir)
-    if meta.get('kind') == 'ensemble':
-        probs = [predict_proba(m, texts, progress) for m in member_dirs(model_dir)]
+    model = ModelDir.of(model_dir)
+    if model.kind == 'ensemble':
+        probs = [ModelRuntime(m, 'torch').proba(texts, progress=progress) for m in model.members]
         return crossfit_ensemble(probs, y, seed, thresholds='global')
-    return crossfit_evaluate(model_logits(model_dir, texts, progress=progress), y, seed, **_fit_kwargs(meta))
+    return crossfit_evaluate(model_logits(model, texts, progress=progress), y, seed, **_fit_kwargs(model.meta))

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 
 from .asr import AUDIO_SUFFIXES, load_asr, transcribe
-from .core import NEUTRAL, SamoError, group_names
+from .core import NEUTRAL, SamoError, group_names, round_scores
 from .summarize import SentenceEncoder, Seq2SeqSummarizer, extractive_summary, split_sentences, summarize
 
 # %% auto #0
 __all__ = ['TEXT_SUFFIXES', 'load_detector', 'sentence_times', 'valence', 'dominant', 'emotional_arc', 'EntryAnalysis',
            'analyze_entry', 'JournalAnalysis', 'timeline_frame', 'frequent_emotions', 'notable_shifts',
            'similar_entries', 'analyze_journal', 'plot_journal', 'entry_markdown', 'journal_markdown', 'journal_files',
-           'journal_command', 'quiet_transformers']
+           'journal_command']
 
 # %% ../nbs/10_journal.ipynb #c62f60b0
 @lru_cache(maxsize=2)
@@ -125,10 +125,6 @@ def _source(item) -> tuple[str, object]:
     if isinstance(item, str): return 'text', item
     raise SamoError(f"Cannot analyse a {type(item).__name__}: give an audio file or array, a text file, or the text.")
 
-def _round(d: dict, digits: int = 4) -> dict:
-    "A score dict with rounded values."
-    return {k: round(float(v), digits) for k, v in d.items()}
-
 def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the text itself
                   detector=None, # loaded `EmotionDetector`; None: `load_detector(model_dir)`
                   model_dir: str|Path|None = None, # emotion model when `detector` is None; None: models/latest
@@ -172,12 +168,12 @@ def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the t
     timings['emotion_s'] = time.perf_counter() - t
     times = sentence_times(sentences, segments)
     per_sentence = [{'text': s, 'start': a, 'end': b, 'labels': r['labels'],
-                     'scores': _round(dict(sorted(r['scores'].items(), key=lambda kv: -kv[1])[:top])),
-                     'ekman': _round(r['ekman']), 'sentiment': _round(r['sentiment']), 'valence': round(valence(r['sentiment']), 4)}
+                     'scores': round_scores(dict(sorted(r['scores'].items(), key=lambda kv: -kv[1])[:top])),
+                     'ekman': round_scores(r['ekman']), 'sentiment': round_scores(r['sentiment']), 'valence': round(valence(r['sentiment']), 4)}
                     for s, (a, b), r in zip(sentences, times, found)]
     whole = found[-1]
-    emotions = {'labels': whole['labels'], 'scores': _round(whole['scores']), 'ekman': _round(whole['ekman']),
-                'sentiment': _round(whole['sentiment']), 'valence': round(valence(whole['sentiment']), 4)}
+    emotions = {'labels': whole['labels'], 'scores': round_scores(whole['scores']), 'ekman': round_scores(whole['ekman']),
+                'sentiment': round_scores(whole['sentiment']), 'valence': round(valence(whole['sentiment']), 4)}
     t = time.perf_counter()
     emb = encoder.encode(sentences)
     if summarizer is None:
@@ -188,7 +184,7 @@ def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the t
     timings['total_s'] = time.perf_counter() - started - timings['load_s']
     if duration_s:
         for stage in ('asr', 'emotion', 'summary', 'total'): timings[f'{stage}_rtf'] = timings[f'{stage}_s'] / duration_s
-    timings = _round(timings)
+    timings = round_scores(timings)
     vec = emb.mean(0); vec /= np.linalg.norm(vec) or 1
     return EntryAnalysis(source, date, text, reason, duration_s, asr, segments, per_sentence, emotions,
                          emotional_arc(per_sentence), summary.text, summary.method, timings, embedding=vec)
@@ -413,11 +409,3 @@ def journal_command(path: str|Path, # an entry (audio or text file) or a folder 
     if plot: raise SamoError("--plot needs a folder of entries (a timeline of one entry is a point).")
     e = analyze_entry(path, detector=detector, **options)
     return json.dumps(e.to_dict(), indent=2) if fmt == 'json' else entry_markdown(e)
-
-# %% ../nbs/10_journal.ipynb #5d6af4ed
-def quiet_transformers():
-    "Silence transformers' and the hub's progress bars and warnings (for command-line output)."
-    import os
-    os.environ.setdefault('HF_HUB_DISABLE_PROGRESS_BARS', '1')
-    from transformers.utils import logging
-    logging.disable_progress_bar(); logging.set_verbosity_error()

@@ -4,272 +4,17 @@
 
 # %% ../nbs/07_onnx.ipynb #5e3ff297
 from __future__ import annotations
-import json, os, re, shutil, tempfile, time
-from contextlib import contextmanager
-from importlib.util import find_spec
+import json, re, shutil, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NUM_LABELS, SAMO_JSON, SamoError, read_model_meta, update_model_meta
+from .core import LABELS, TOKENIZER_FILE, update_model_meta
+from .modeldir import ONNX_FILES, VARIANTS, Member, ModelDir, ModelRuntime, OnnxClassifier, torch_module
 
 # %% auto #0
-__all__ = ['ONNX_FILES', 'VARIANTS', 'TOKENIZER_FILE', 'member_dirs', 'onnx_record', 'onnx_path', 'has_onnx', 'default_variant',
-           'model_window', 'tokenizer_path', 'tokenizer_from_file', 'load_tokenizer', 'pad_id', 'pad_batch',
-           'tiny_model', 'torch_module', 'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier',
-           'Member', 'model_thresholds', 'ModelRuntime', 'optimize_graph', 'quantize_int8', 'export_onnx',
-           'logit_parity', 'macro_f1', 'int8_check', 'layer_groups', 'int8_sensitivity', 'choose_default',
-           'export_model']
-
-# %% ../nbs/07_onnx.ipynb #7a060617
-ONNX_FILES = {'fp32': 'model.onnx', 'int8': 'model.int8.onnx'}
-VARIANTS = tuple(ONNX_FILES)
-TOKENIZER_FILE = 'tokenizer.json'
-
-def member_dirs(model_dir: str|Path) -> list[Path]:
-    "The single-model directories behind `model_dir`: its members for an ensemble, else itself."
-    meta = read_model_meta(model_dir)
-    return [Path(model_dir)/m for m in meta['members']] if meta.get('kind') == 'ensemble' else [Path(model_dir)]
-
-def onnx_record(model_dir: str|Path) -> dict|None:
-    "The `onnx` record of a model directory's `samo.json`, None when it was never exported."
-    return read_model_meta(model_dir).get('onnx')
-
-def onnx_path(model_dir: str|Path, variant: str|None = None) -> Path:
-    "The ONNX file of `variant` ('fp32' or 'int8'; None: the recorded default) in a single-model directory."
-    record = onnx_record(model_dir)
-    if record is None: raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}`.")
-    variant = variant or record.get('default', 'fp32')
-    if variant not in VARIANTS: raise SamoError(f"Unknown ONNX variant {variant!r}: use one of {list(VARIANTS)}.")
-    return Path(model_dir)/record['files'][variant]
-
-def has_onnx(model_dir: str|Path, variant: str|None = None) -> bool:
-    "Whether every model behind `model_dir` has an ONNX export (of `variant`) on disk."
-    try: return all(onnx_record(m) is not None and onnx_path(m, variant).is_file() for m in member_dirs(model_dir))
-    except SamoError: return False
-
-def default_variant(model_dir: str|Path) -> str:
-    "The variant the directory's export chose as default ('fp32' when not recorded)."
-    return (onnx_record(model_dir) or {}).get('default', 'fp32')
-
-# %% ../nbs/07_onnx.ipynb #d1686b92
-def model_window(model_dir: str|Path) -> int:
-    "The longest input, in tokens with the special ones, the model was trained on (`max_length`, default 64)."
-    return int(read_model_meta(model_dir).get('config', {}).get('max_length') or 64)
-
-def tokenizer_path(model_dir: str|Path) -> Path:
-    "The `tokenizer.json` of a single-model directory, or of its encoder for a head model."
-    own = Path(model_dir)/TOKENIZER_FILE
-    if own.is_file(): return own
-    encoder = read_model_meta(model_dir).get('encoder')
-    if encoder and (Path(encoder)/TOKENIZER_FILE).is_file(): return Path(encoder)/TOKENIZER_FILE
-    raise SamoError(f"No {TOKENIZER_FILE} in {model_dir} (nor in its encoder): retrain or re-export the model.")
-
-def tokenizer_from_file(path: str|Path, max_length: int = 512):
-    "A `tokenizers.Tokenizer` from a `tokenizer.json`, truncating at `max_length` and not padding."
-    from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(path)); tok.no_padding(); tok.enable_truncation(max_length)
-    return tok
-
-def load_tokenizer(model_dir: str|Path, max_length: int|None = None):
-    "The model's tokenizer, truncating at `max_length` (default: the model's window) and not padding."
-    return tokenizer_from_file(tokenizer_path(model_dir), max_length or model_window(model_dir))
-
-def pad_id(tokenizer) -> int:
-    "The id of the padding token ([PAD], <pad>), 0 when the vocabulary has none."
-    for token in ('[PAD]', '<pad>', '<PAD>'):
-        i = tokenizer.token_to_id(token)
-        if i is not None: return i
-    return 0
-
-def pad_batch(ids: list[list[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    "Token id lists as right-padded int64 `(input_ids, attention_mask)`."
-    width = max(map(len, ids))
-    input_ids = np.full((len(ids), width), pad, dtype=np.int64)
-    mask = np.zeros((len(ids), width), dtype=np.int64)
-    for row, seq in enumerate(ids): input_ids[row, :len(seq)] = seq; mask[row, :len(seq)] = 1
-    return input_ids, mask
-
-# %% ../nbs/07_onnx.ipynb #a453d40a
-def tiny_model(folder: str|Path|None = None, seed: int = 0, max_length: int = 64) -> Path:
-    "A randomly initialised tiny classifier saved as a model directory (with a calibration), for tests."
-    import torch
-    from transformers import AutoModelForSequenceClassification
-    from samo_nb.core import ID2LABEL, LABEL2ID
-    from samo_nb.train import make_tiny_encoder
-    folder = Path(folder or tempfile.mkdtemp(prefix='samo-tiny-'))
-    encoder = make_tiny_encoder(folder/'encoder', seed=seed)
-    torch.manual_seed(seed)
-    with _quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(
-            encoder, num_labels=NUM_LABELS, id2label=ID2LABEL, label2id=LABEL2ID, problem_type='multi_label_classification')
-    # make_tiny_encoder's vocabulary has gaps ('a' and 'i' are words and letters): cover its largest id
-    ids = json.loads((encoder/TOKENIZER_FILE).read_text())['model']['vocab'].values()
-    model.resize_token_embeddings(max(ids) + 1, mean_resizing=False)
-    out = folder/'model'
-    with _quiet_transformers(): model.save_pretrained(out)
-    shutil.copy(encoder/TOKENIZER_FILE, out/TOKENIZER_FILE)
-    rng = np.random.default_rng(seed)
-    update_model_meta(out, {'kind': 'transformer', 'encoder': str(encoder), 'config': {'max_length': max_length},
-                            'calibration': {'temperature': 1.5, 'thresholds': rng.uniform(0.3, 0.7, NUM_LABELS).round(2).tolist(),
-                                            'global_threshold': 0.5, 'method': 'tiny'}})
-    return out
-
-@contextmanager
-def _quiet_transformers():
-    "Silence transformers' load messages and progress bars (a fresh head's notice is expected)."
-    from transformers.utils import logging
-    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error(); logging.disable_progress_bar()
-    try: yield
-    finally:
-        logging.set_verbosity(verbosity)
-        if bars: logging.enable_progress_bar()
-
-# %% ../nbs/07_onnx.ipynb #7b1a22b7
-def torch_module(model_dir: str|Path, attention: str = 'sdpa'):
-    "The single model in `model_dir` as an eval-mode `torch.nn.Module`: `(input_ids, attention_mask) -> logits`."
-    import torch
-    meta = read_model_meta(model_dir)
-    kind = meta.get('kind')
-    if kind not in ('transformer', 'head'):
-        raise SamoError(f"{model_dir} holds a {kind!r} model: only transformer and head models (or ensembles of them) "
-                        "can be loaded as one module.")
-    def load(cls, path):
-        with _quiet_transformers():
-            try: return cls.from_pretrained(path, dtype=torch.float32, attn_implementation=attention)
-            except (TypeError, ValueError): return cls.from_pretrained(path, dtype=torch.float32)
-
-    class Classifier(torch.nn.Module):
-        "A sequence classifier returning only its logits."
-        def __init__(self, model): super().__init__(); self.model = model
-        def forward(self, input_ids, attention_mask):
-            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    class HeadClassifier(torch.nn.Module):
-        "A frozen encoder, mean pooling, L2 normalisation and a head."
-        def __init__(self, encoder, head): super().__init__(); self.encoder, self.head = encoder, head
-        def forward(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-            return self.head(torch.nn.functional.normalize(pooled, dim=-1))
-
-    if kind == 'transformer':
-        from transformers import AutoModelForSequenceClassification
-        return Classifier(load(AutoModelForSequenceClassification, model_dir)).eval()
-    from safetensors.torch import load_file
-    from transformers import AutoModel
-    from samo_nb.train import make_head
-    encoder = load(AutoModel, meta['encoder'])
-    head = make_head(encoder.config.hidden_size, meta['hidden'])
-    head.load_state_dict(load_file(str(Path(model_dir)/'head.safetensors')))
-    return HeadClassifier(encoder, head).eval()
-
-def torch_runner(model_dir: str|Path, threads: int|None = None):
-    "A NumPy function `(input_ids, attention_mask) -> logits` running the model in PyTorch."
-    import torch
-    if threads: torch.set_num_threads(threads)
-    module = torch_module(model_dir)
-    def run(input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        with torch.inference_mode():
-            return module(torch.from_numpy(input_ids), torch.from_numpy(attention_mask)).float().numpy()
-    return run
-
-# %% ../nbs/07_onnx.ipynb #7eea3607
-def default_threads() -> int:
-    "Intra-op threads: `$SAMO_THREADS`, else the number of CPUs, at most 4."
-    if os.environ.get('SAMO_THREADS'): return max(1, int(os.environ['SAMO_THREADS']))
-    return max(1, min(4, os.cpu_count() or 1))
-
-def session_options(threads: int|None = None, # intra-op threads; None: `default_threads()`
-                    spin: bool = True, # workers busy-wait between ops: lower latency, more CPU
-                   ):
-    "ONNX Runtime session options for small CPUs: `threads` intra-op threads, sequential, all optimisations."
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.intra_op_num_threads, so.inter_op_num_threads = threads or default_threads(), 1
-    so.add_session_config_entry('session.intra_op.allow_spinning', '1' if spin else '0')
-    so.log_severity_level = 3  # errors only
-    return so
-
-class OnnxClassifier:
-    "An ONNX Runtime session of one exported model: `(input_ids, attention_mask) -> logits`."
-    def __init__(self, path: str|Path, threads: int|None = None, spin: bool = True):
-        import onnxruntime as ort
-        self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), session_options(threads, spin), providers=['CPUExecutionProvider'])
-        self.input_names = {i.name for i in self.session.get_inputs()}
-    def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
-        feeds = {'input_ids': input_ids, 'attention_mask': attention_mask}
-        if 'token_type_ids' in self.input_names: feeds['token_type_ids'] = np.zeros_like(input_ids)
-        return self.session.run(None, feeds)[0]
-
-# %% ../nbs/07_onnx.ipynb #76cef114
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    "The logistic function, without overflow warnings."
-    return np.exp(-np.logaddexp(0, -x))
-
-class Member:
-    "One model of a directory: its tokenizer, its `(ids, mask) -> logits` function, temperature and window."
-    def __init__(self, model_dir: str|Path, backend: str = 'onnx', variant: str|None = None, threads: int|None = None,
-                 spin: bool = True):
-        meta = read_model_meta(model_dir)
-        self.model_dir, self.window = Path(model_dir), model_window(model_dir)
-        self.tokenizer = load_tokenizer(model_dir, self.window)
-        self.pad = pad_id(self.tokenizer)
-        self.temperature = np.asarray((meta.get('calibration') or {}).get('temperature', 1.0), dtype=np.float64)
-        self.variant = (variant or default_variant(model_dir)) if backend == 'onnx' else None
-        self.run = (OnnxClassifier(onnx_path(model_dir, self.variant), threads, spin) if backend == 'onnx'
-                    else torch_runner(model_dir, threads))
-
-    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        "Logits (n, 28) of `texts`, batched by length, rows in input order."
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        out = np.empty((len(ids), NUM_LABELS), dtype=np.float32)
-        order = np.argsort([len(i) for i in ids], kind='stable')
-        for start in range(0, len(order), batch_size):
-            rows = order[start:start + batch_size]
-            out[rows] = self.run(*pad_batch([ids[r] for r in rows], self.pad))
-        return out
-
-    def proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        "Calibrated probabilities (n, 28): sigmoid(logits / T)."
-        return _sigmoid(self.logits(texts, batch_size) / self.temperature)
-
-def model_thresholds(model_dir: str|Path) -> np.ndarray:
-    "The per-label decision thresholds of a model directory's calibration (0.5 without one)."
-    return np.asarray((read_model_meta(model_dir).get('calibration') or {}).get('thresholds', [0.5] * NUM_LABELS), dtype=np.float64)
-
-def _backend(model_dir: Path, backend: str) -> str:
-    "The backend to use: 'onnx' or 'torch' as asked; 'auto': ONNX when exported and onnxruntime is installed."
-    if backend not in ('auto', 'onnx', 'torch'): raise SamoError(f"Unknown backend {backend!r}: use auto, onnx or torch.")
-    if backend == 'auto': return 'onnx' if find_spec('onnxruntime') and has_onnx(model_dir) else 'torch'
-    if backend == 'onnx' and not has_onnx(model_dir):
-        raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}`, or use backend 'torch'.")
-    return backend
-
-class ModelRuntime:
-    "Every model behind a directory, loaded with one backend; texts in, calibrated probabilities out."
-    def __init__(self, model_dir: str|Path, backend: str = 'auto', variant: str|None = None, threads: int|None = None,
-                 spin: bool = True):
-        self.model_dir = Path(model_dir)
-        meta = read_model_meta(model_dir)
-        self.backend = _backend(self.model_dir, backend)
-        variant = variant or (default_variant(model_dir) if self.backend == 'onnx' else None)
-        self.members = [Member(m, self.backend, variant, threads, spin) for m in member_dirs(model_dir)]
-        self.variant = variant
-        weights = np.asarray(meta.get('weights', [1.0] * len(self.members)), dtype=np.float64)
-        self.weights = weights / weights.sum()
-        self.thresholds = model_thresholds(model_dir)
-        self.tokenizer, self.window = self.members[0].tokenizer, min(m.window for m in self.members)
-
-    def proba(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        "Calibrated (n, 28) probabilities of `texts` (an ensemble's weighted mean)."
-        if len(self.members) == 1: return self.members[0].proba(texts, batch_size)
-        return np.tensordot(self.weights, np.stack([m.proba(texts, batch_size) for m in self.members]), axes=1)
+__all__ = ['optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity', 'macro_f1', 'int8_check', 'layer_groups',
+           'int8_sensitivity', 'choose_default', 'export_model']
 
 # %% ../nbs/07_onnx.ipynb #949fa8fa
 def _export_graph(module, path: Path, opset: int, vocab: int):
@@ -314,17 +59,16 @@ def export_onnx(model_dir: str|Path, # a model directory written by training (si
                 exclude: list[str]|None = None, # node names kept in fp32 in the int8 file
                ) -> dict:
     "Write `model.onnx` (fp32) and `model.int8.onnx` into `model_dir` (each member's, for an ensemble); returns the record."
-    meta = read_model_meta(model_dir)
-    if meta.get('kind') == 'ensemble':
-        records = [export_onnx(m, opset, optimize, per_channel, exclude) for m in member_dirs(model_dir)]
+    model = ModelDir(model_dir)
+    if model.kind == 'ensemble':
+        records = [export_onnx(m.path, opset, optimize, per_channel, exclude) for m in model.members]
         record = {'members': True, 'files': records[0]['files'], 'default': 'fp32', 'exported': records[-1]['exported'],
                   'size_mb': {v: round(sum(r['size_mb'][v] for r in records), 2) for v in VARIANTS}}
         update_model_meta(model_dir, {'onnx': record})
         return record
-    import torch
     from datetime import datetime, timezone  # imported here: the runtime path starts faster without it
     model_dir, t0 = Path(model_dir), time.perf_counter()
-    module = torch_module(model_dir, attention='eager')
+    module = torch_module(model, attention='eager')
     config = getattr(module, 'model', getattr(module, 'encoder', None)).config
     fp32, int8 = model_dir/ONNX_FILES['fp32'], model_dir/ONNX_FILES['int8']
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
@@ -336,11 +80,11 @@ def export_onnx(model_dir: str|Path, # a model directory written by training (si
             except Exception as e: reason = f'{type(e).__name__}: {e}'
         if not fused and not fp32.exists(): shutil.move(raw, fp32)
         quantize_int8(fp32, int8, per_channel, exclude)
-    if not (model_dir/TOKENIZER_FILE).exists(): shutil.copy(tokenizer_path(model_dir), model_dir/TOKENIZER_FILE)
+    if not (model_dir/TOKENIZER_FILE).exists(): shutil.copy(model.tokenizer_path(), model_dir/TOKENIZER_FILE)
     from samo_nb.core import package_versions
     record = {'files': dict(ONNX_FILES), 'default': 'fp32', 'opset': opset, 'optimized': bool(fused), 'fused_ops': fused,
               'optimize_error': reason, 'int8': {'per_channel': per_channel, 'fp32_nodes': list(exclude or [])},
-              'size_mb': {v: _size_mb(model_dir/f) for v, f in ONNX_FILES.items()}, 'window': model_window(model_dir),
+              'size_mb': {v: _size_mb(model_dir/f) for v, f in ONNX_FILES.items()}, 'window': model.window,
               'export_s': round(time.perf_counter() - t0, 1), 'exported': datetime.now(timezone.utc).isoformat(timespec='seconds'),
               'versions': package_versions(('torch', 'transformers', 'onnx', 'onnxruntime'))}
     update_model_meta(model_dir, {'onnx': record})
@@ -381,7 +125,7 @@ def layer_groups(path: str|Path) -> dict[str, list[str]]:
 def int8_sensitivity(model_dir: str|Path, texts: list[str], per_channel: bool = True) -> dict[str, float]:
     "Per layer group: mean absolute probability change when only that group is int8, most sensitive first."
     reference = ModelRuntime(model_dir, 'onnx', 'fp32').proba(texts)
-    fp32 = onnx_path(model_dir, 'fp32')
+    fp32 = ModelDir(model_dir).onnx_path('fp32')
     groups = layer_groups(fp32)
     scores = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -401,10 +145,10 @@ def choose_default(model_dir: str|Path, # an exported model directory
                    sample: int = 256, # texts for the layer sensitivity ranking
                   ) -> dict:
     "Check int8 on (`texts`, `y`), keep sensitive layers fp32 if it loses more than `max_drop`, record the default."
-    dirs = member_dirs(model_dir)
+    dirs = [m.path for m in ModelDir(model_dir).members]
     check, tried = int8_check(model_dir, texts, y), []
     if check['drop'] > max_drop and len(dirs) == 1:  # ensembles: no per-member search, fp32 stays the default
-        fp32, int8 = onnx_path(model_dir, 'fp32'), onnx_path(model_dir, 'int8')
+        fp32, int8 = ModelDir(model_dir).onnx_path('fp32'), ModelDir(model_dir).onnx_path('int8')
         sensitive = int8_sensitivity(model_dir, texts[:sample], per_channel)
         groups, kept = layer_groups(fp32), []
         for name in list(sensitive)[:max(1, len(sensitive) // 2)]:
@@ -413,7 +157,7 @@ def choose_default(model_dir: str|Path, # an exported model directory
             check = int8_check(model_dir, texts, y)
             tried.append({'fp32_layers': list(kept), 'drop': check['drop']})
             if check['drop'] <= max_drop: break
-        record = onnx_record(model_dir)
+        record = ModelDir(model_dir).onnx
         record['int8'] |= {'fp32_layers': kept, 'fp32_nodes': [n for g in kept for n in groups[g]], 'sensitivity': sensitive}
         record['size_mb']['int8'] = _size_mb(int8)
         update_model_meta(model_dir, {'onnx': record})
@@ -422,7 +166,7 @@ def choose_default(model_dir: str|Path, # an exported model directory
     reason = (f"int8{kept} loses {check['drop']:.4f} dev macro-F1 (<= {max_drop})" if default == 'int8' else
               f"int8{kept} loses {check['drop']:.4f} dev macro-F1 (> {max_drop}): fp32 stays the default")
     for d in dirs + ([Path(model_dir)] if len(dirs) > 1 else []):
-        update_model_meta(d, {'onnx': onnx_record(d) | {'default': default, 'reason': reason, 'int8_check': check,
+        update_model_meta(d, {'onnx': ModelDir(d).onnx | {'default': default, 'reason': reason, 'int8_check': check,
                                                         'int8_search': tried}})
     return check | {'default': default, 'reason': reason, 'search': tried}
 
@@ -441,7 +185,9 @@ def export_model(model_dir: str|Path, # a model directory (single model or ensem
     summary = {'model_dir': str(model_dir), 'files': record['files'], 'size_mb': record['size_mb'],
                'fused_ops': record.get('fused_ops'), 'parity_max_abs_prob_diff': parity}
     if texts is not None and y is not None: summary['int8'] = choose_default(model_dir, texts, y, max_drop, per_channel)
-    for d in member_dirs(model_dir) + ([Path(model_dir)] if len(member_dirs(model_dir)) > 1 else []):
-        update_model_meta(d, {'onnx': onnx_record(d) | {'parity_max_abs_prob_diff': parity}})
-    summary |= {'default': default_variant(model_dir), 'reason': onnx_record(model_dir).get('reason', 'int8 not checked on dev')}
+    members = [m.path for m in ModelDir(model_dir).members]
+    for d in members + ([Path(model_dir)] if len(members) > 1 else []):
+        update_model_meta(d, {'onnx': ModelDir(d).onnx | {'parity_max_abs_prob_diff': parity}})
+    written = ModelDir(model_dir)  # read after the writes above
+    summary |= {'default': written.default_variant, 'reason': written.onnx.get('reason', 'int8 not checked on dev')}
     return summary

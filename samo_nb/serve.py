@@ -6,13 +6,13 @@
 __all__ = ['ERROR_CODES', 'LATENCY_BUCKETS', 'log', 'LOG_FIELDS', 'AUDIO_TYPES', 'JSON_ROUTES', 'KNOWN_ROUTES', 'REQUEST_ID',
            'ERROR_RESPONSES', 'LOAD_TEXTS', 'ServeConfig', 'ApiError', 'ErrorBody', 'error_response', 'TokenBuckets',
            'request_models', 'EmotionResult', 'EmotionsResponse', 'Metrics', 'JsonFormatter', 'configure_logging',
-           'key_id', 'Batcher', 'run_sync', 'audio_suffix', 'decode_upload', 'tone_wav', 'Guard', 'Serialized',
-           'ServiceState', 'default_analyzer', 'create_app', 'app_from_env', 'serve', 'free_port', 'Server',
-           'running_server', 'load_test', 'process_memory', 'load_report']
+           'key_id', 'Batcher', 'run_sync', 'audio_suffix', 'decode_upload', 'Guard', 'Serialized', 'ServiceState',
+           'default_analyzer', 'create_app', 'app_from_env', 'serve', 'free_port', 'Server', 'running_server',
+           'load_test', 'load_report']
 
 # %% ../nbs/11_serve.ipynb #02d8a83c
 # no `from __future__ import annotations`: FastAPI must resolve the request models built inside create_app
-import asyncio, hashlib, hmac, io, json, logging, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, traceback, uuid, wave
+import asyncio, hashlib, hmac, json, logging, os, re, shutil, socket, subprocess, sys, tempfile, threading, time, traceback, uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, fields
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Callable
 
 import numpy as np
-from .core import SamoError, jsonable, require
+from .core import SamoError, jsonable, process_memory, require, round_scores
 for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx'): require(_module, 'serve')  # missing: one line naming the extra
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -340,16 +340,6 @@ def decode_upload(path: str|Path, max_s: float, timeout_s: float = 120) -> np.nd
         raise ApiError(413, f'The recording is longer than {max_s:g} s; split it or trim it.', 'audio_too_long')
     return audio
 
-# %% ../nbs/11_serve.ipynb #928920b3
-def tone_wav(seconds: float = 1.0, freq: float = 440.0, rate: int = 16_000) -> bytes:
-    "A mono 16-bit WAV of a sine tone, as bytes (for tests and examples)."
-    t = np.arange(int(seconds * rate)) / rate
-    pcm = (0.3 * np.sin(2 * np.pi * freq * t) * 32767).astype('<i2')
-    buf = io.BytesIO()
-    with wave.open(buf, 'wb') as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes(pcm.tobytes())
-    return buf.getvalue()
-
 # %% ../nbs/11_serve.ipynb #8e71945c
 JSON_ROUTES = {'/v1/emotions': ('application/json',), '/v1/journal': ('application/json', 'multipart/form-data')}
 KNOWN_ROUTES = {'/v1/emotions', '/v1/journal', '/health', '/ready', '/metrics', '/docs', '/redoc', '/openapi.json'}
@@ -560,7 +550,7 @@ def _public(result: dict, digits: int = 4) -> dict:
     "A detector result for the response: without the text sent, probabilities rounded."
     out = {k: v for k, v in result.items() if k != 'text'}
     for k in ('scores', 'ekman', 'sentiment'):
-        if isinstance(out.get(k), dict): out[k] = {name: round(float(p), digits) for name, p in out[k].items()}
+        if isinstance(out.get(k), dict): out[k] = round_scores(out[k], digits)
     return out
 
 # %% ../nbs/11_serve.ipynb #ceed95cb
@@ -828,16 +818,6 @@ def load_test(url: str, # server base URL
             'wall_s': round(wall, 2), 'throughput_rps': round(n / wall, 1),
             **{f'p{q}_ms': round(float(np.percentile(ms, q)), 1) for q in (50, 90, 99)},
             'max_ms': round(float(ms.max()), 1), 'first_errors': failures[:5], 'latencies_ms': ms.round(2).tolist()}
-
-def process_memory(pid: int) -> dict:
-    "Resident memory of process `pid` in MiB: now (`rss_mib`) and its peak so far (`peak_rss_mib`)."
-    status = Path(f'/proc/{pid}/status')
-    if status.exists():
-        kb = {l.split(':')[0]: int(l.split()[1]) for l in status.read_text().splitlines() if l.startswith(('VmRSS', 'VmHWM'))}
-        return {'rss_mib': round(kb['VmRSS'] / 1024, 1), 'peak_rss_mib': round(kb['VmHWM'] / 1024, 1)}
-    import psutil  # macOS and others: no peak, only the current figure
-    rss = psutil.Process(pid).memory_info().rss / 2**20
-    return {'rss_mib': round(rss, 1), 'peak_rss_mib': None}
 
 def load_report(model_dir: str|Path|None = None, # model to serve; None: models/latest
                 n: int = 2000, concurrency: int = 16, rounds: int = 2, warmup: int = 32,

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from .core import LABELS, NEUTRAL, SamoError, default_encoder_path
+from .modeldir import mean_pool
 
 # %% auto #0
 __all__ = ['ABBREVIATIONS', 'split_sentences', 'SentenceEncoder', 'centrality', 'emotional_salience', 'Summary',
-           'extractive_summary', 'Seq2SeqSummarizer', 'make_tiny_seq2seq', 'summarize']
+           'extractive_summary', 'Seq2SeqSummarizer', 'summarize']
 
 # %% ../nbs/09_summarize.ipynb #176fd425
 ABBREVIATIONS = {'mr', 'mrs', 'ms', 'dr', 'prof', 'st', 'vs', 'etc', 'e.g', 'i.e', 'jr', 'sr', 'no', 'approx'}
@@ -78,9 +79,7 @@ class SentenceEncoder:
             for i in range(0, len(texts), batch_size):
                 batch = self.tokenizer(list(texts[i:i + batch_size]), padding=True, truncation=True,
                                        max_length=self.max_length, return_tensors='pt')
-                hidden = self.model(**batch).last_hidden_state
-                mask = batch['attention_mask'].unsqueeze(-1).float()
-                out.append(torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy())
+                out.append(mean_pool(self.model(**batch).last_hidden_state, batch['attention_mask']).numpy())
         return np.concatenate(out) if out else np.zeros((0, self.model.config.hidden_size), np.float32)
 
 # %% ../nbs/09_summarize.ipynb #d7513278
@@ -214,37 +213,6 @@ class Seq2SeqSummarizer:
                                           num_beams=num_beams, do_sample=False)
                 parts.append(self.tokenizer.decode(ids[0], skip_special_tokens=True).strip())
         return Summary(' '.join(p for p in parts if p), 'abstractive', elapsed_s=time.perf_counter() - start)
-
-# %% ../nbs/09_summarize.ipynb #9ab42335
-def make_tiny_seq2seq(folder: str|Path, # where to write the model and tokenizer
-                      kind: str = 't5', # 't5' or 'bart'
-                      texts: list[str]|None = None, # the tokenizer's vocabulary comes from these
-                      seed: int = 0,
-                     ) -> Path:
-    "A tiny random seq2seq model and word-level tokenizer (tests only: its summaries are random words)."
-    import torch
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import BartConfig, BartForConditionalGeneration, PreTrainedTokenizerFast, T5Config, T5ForConditionalGeneration
-    specials = ['<pad>', '</s>', '<unk>', '<s>']
-    tok = Tokenizer(models.WordLevel(unk_token='<unk>'))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(texts or ['a tiny vocabulary for a tiny test model .'], trainers.WordLevelTrainer(special_tokens=specials))
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token='<pad>', eos_token='</s>', unk_token='<unk>',
-                                        bos_token='<s>', model_max_length=64)
-    torch.manual_seed(seed)
-    ids = dict(pad_token_id=0, eos_token_id=1, vocab_size=tok.get_vocab_size())
-    if kind == 't5':
-        model = T5ForConditionalGeneration(T5Config(d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=2,
-                                                    decoder_start_token_id=0, **ids))
-    elif kind == 'bart':
-        model = BartForConditionalGeneration(BartConfig(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4,
-                                                        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                                                        max_position_embeddings=128, bos_token_id=3,
-                                                        decoder_start_token_id=1, forced_eos_token_id=1, **ids))
-    else: raise SamoError(f"Unknown tiny seq2seq kind {kind!r}: use 't5' or 'bart'.")
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder); tokenizer.save_pretrained(folder)
-    return folder
 
 # %% ../nbs/09_summarize.ipynb #9d42f2dd
 def summarize(text: str, # what to summarise

@@ -4,24 +4,22 @@
 
 # %% ../nbs/04_train.ipynb #c40cc13f
 from __future__ import annotations
-import json, math, random, tempfile, time
+import json, math, time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import f1_score
 from tqdm.auto import tqdm
 
 from .core import (ID2LABEL, LABEL2ID, LABELS, NUM_LABELS, SamoError, default_encoder_path,
-                          seed_everything, update_model_meta)
+                          quiet_transformers, seed_everything, update_model_meta)
 from .losses import LOSSES, make_loss
+from .modeldir import make_head, mean_pool, sweep_global_threshold
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'TINY_WORDS', 'TINY_TRAINING', 'TrainConfig', 'encoder_path', 'make_tiny_encoder', 'tiny_goemotions',
-           'LengthBucketSampler', 'EncodedTexts', 'collator', 'predict_logits', 'best_global_f1', 'load_classifier',
-           'set_unfrozen', 'save_model_dir', 'train', 'main', 'embed', 'make_head', 'train_head', 'head_logits',
-           'plot_history', 'smoke_model', 'stage_inputs', 'model_logits']
+__all__ = ['SCHEDULES', 'TrainConfig', 'encoder_path', 'LengthBucketSampler', 'EncodedTexts', 'collator', 'load_classifier',
+           'set_unfrozen', 'save_model_dir', 'train', 'main', 'embed', 'train_head', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #73074a67
 SCHEDULES = ('linear', 'cosine', 'constant')
@@ -67,53 +65,6 @@ def encoder_path(encoder: str|None) -> str:
     "The encoder to load: a local dir or hub id as given, else the packaged MiniLM."
     return str(encoder) if encoder else str(default_encoder_path())
 
-# %% ../nbs/04_train.ipynb #0a92bbb8
-TINY_WORDS = ('i am so happy sad angry love hate this that it is was not very really the a and but you '
-              'thanks thank great awful scared afraid wow what why how sorry proud relieved glad miss '
-              'lost grief cry laugh funny joke nervous worried hope yes no ok today my day good bad').split()
-
-def make_tiny_encoder(folder: str|Path, words=TINY_WORDS, hidden: int = 64, layers: int = 2, seed: int = 0) -> Path:
-    "Save a randomly initialised tiny BERT and its WordPiece tokenizer in `folder`."
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
-    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
-    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
-    specials = ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']
-    # dict.fromkeys drops repeats (a one-letter word is also a letter) so ids stay dense below vocab_size
-    tokens = dict.fromkeys(specials + sorted(set(words)) + list('abcdefghijklmnopqrstuvwxyz.,!?\''))
-    vocab = {tok: i for i, tok in enumerate(tokens)}
-    tok = Tokenizer(models.WordPiece(vocab, unk_token='[UNK]'))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    tok.post_processor = processors.TemplateProcessing(single='[CLS] $A [SEP]', pair='[CLS] $A [SEP] $B [SEP]',
-                                                       special_tokens=[('[CLS]', vocab['[CLS]']), ('[SEP]', vocab['[SEP]'])])
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token='[UNK]', pad_token='[PAD]', cls_token='[CLS]',
-                            sep_token='[SEP]', mask_token='[MASK]', model_max_length=128).save_pretrained(folder)
-    torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=2 * hidden, max_position_embeddings=128,
-                        initializer_range=0.1, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
-    # at this size BERT's init (0.02) and dropout (0.1) keep it on the predict-the-prior plateau
-    BertModel(config).save_pretrained(folder)
-    return folder
-
-def tiny_goemotions(n_train: int = 96, n_dev: int = 48, seed: int = 0):
-    "A synthetic GoEmotions `DatasetDict` whose labels follow cue words, for tests."
-    from datasets import Dataset, DatasetDict
-    from samo_nb.core import multi_hot
-    from samo_nb.data import FEATURES
-    cues = {'joy': 'happy glad', 'sadness': 'sad cry', 'anger': 'angry hate', 'gratitude': 'thanks thank',
-            'fear': 'scared afraid', 'neutral': 'ok today'}
-    rng = random.Random(seed)
-    def split(n, prefix):
-        rows = {'text': [], 'labels': [], 'label_ids': [], 'id': []}
-        for i in range(n):
-            names = rng.sample(sorted(cues), k=1 + (rng.random() < 0.2))
-            words = ' '.join(rng.choice(cues[l].split()) for l in names) + ' ' + ' '.join(rng.sample(['the', 'my', 'day', 'really', 'it'], 2))
-            ids = sorted(LABEL2ID[l] for l in names)
-            rows['text'].append(words); rows['labels'].append(multi_hot(ids)); rows['label_ids'].append(ids); rows['id'].append(f'{prefix}{i}')
-        return Dataset.from_dict(rows, features=FEATURES)
-    return DatasetDict({'train': split(n_train, 't'), 'dev': split(n_dev, 'd')})
-
 # %% ../nbs/04_train.ipynb #c241d5f1
 class LengthBucketSampler(torch.utils.data.Sampler):
     "Batches of indices with similar `lengths`, reshuffled each epoch (call `set_epoch`)."
@@ -155,52 +106,24 @@ def collator(tokenizer):
         return batch
     return collate
 
-@torch.no_grad()
-def predict_logits(model, tokenizer, texts: list[str], batch_size: int = 64, max_length: int = 64,
-                   progress: bool = False) -> np.ndarray:
-    "Logits (n, labels) for `texts`, batched by length, in input order."
-    data = EncodedTexts(tokenizer, texts, max_length=max_length)
-    order = np.argsort(data.lengths, kind='stable')
-    batches = [order[i:i + batch_size].tolist() for i in range(0, len(order), batch_size)]
-    loader = torch.utils.data.DataLoader(data, batch_sampler=batches, collate_fn=collator(tokenizer))
-    model.eval()
-    device = next(model.parameters()).device
-    out = np.zeros((len(data), model.config.num_labels), dtype=np.float32)
-    for idx, batch in zip(batches, tqdm(loader, disable=not progress, desc='predict', leave=False)):
-        out[idx] = model(**{k: v.to(device) for k, v in batch.items()}).logits.float().cpu().numpy()
-    return out
-
-# %% ../nbs/04_train.ipynb #13aa7b2c
-def best_global_f1(y: np.ndarray, probs: np.ndarray, grid=np.arange(0.05, 0.95, 0.05)) -> tuple[float, float]:
-    "The best macro-F1 over one shared threshold on `grid`, and that threshold."
-    # labels absent from both truth and predictions (a small dev sample) are left out of the mean
-    scores = [np.nan_to_num(f1_score(y, probs >= t, average='macro', zero_division=np.nan)) for t in grid]
-    best = int(np.argmax(scores))
-    return float(scores[best]), float(grid[best])
-
 # %% ../nbs/04_train.ipynb #a4253900
 def load_classifier(encoder: str|Path, layers: int|None = None):
     "A multi-label classification model on `encoder` (its bottom `layers` blocks only, when given), with the 28 GoEmotions labels."
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging
     path = encoder_path(encoder)
     # the new head's "newly initialized" notice is expected, and a bar for loading 90 MB is noise
-    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
-    logging.set_verbosity_error(); logging.disable_progress_bar()
-    try:
-        config = AutoConfig.from_pretrained(path, num_labels=NUM_LABELS, id2label=ID2LABEL, label2id=LABEL2ID,
-                                            problem_type='multi_label_classification')
-        if layers:
-            if layers > config.num_hidden_layers:
-                raise SamoError(f"layers={layers}, but {path} has only {config.num_hidden_layers}: pass at most that.")
-            config.num_hidden_layers = layers  # from_pretrained then loads the bottom blocks and skips the rest
-        # train in fp32 whatever the checkpoint holds
-        model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch.float32)
-    except OSError as e:
-        raise SamoError(f"Cannot load encoder {path!r}: {e}. Pass a local model directory or a hub id (online).") from e
-    finally:
-        logging.set_verbosity(verbosity)
-        if bars: logging.enable_progress_bar()
+    with quiet_transformers():
+        try:
+            config = AutoConfig.from_pretrained(path, num_labels=NUM_LABELS, id2label=ID2LABEL, label2id=LABEL2ID,
+                                                problem_type='multi_label_classification')
+            if layers:
+                if layers > config.num_hidden_layers:
+                    raise SamoError(f"layers={layers}, but {path} has only {config.num_hidden_layers}: pass at most that.")
+                config.num_hidden_layers = layers  # from_pretrained then loads the bottom blocks and skips the rest
+            # train in fp32 whatever the checkpoint holds
+            model = AutoModelForSequenceClassification.from_pretrained(path, config=config, dtype=torch.float32)
+        except OSError as e:
+            raise SamoError(f"Cannot load encoder {path!r}: {e}. Pass a local model directory or a hub id (online).") from e
     return model, AutoTokenizer.from_pretrained(path)
 
 def _encoder_layers(model) -> list:
@@ -296,7 +219,7 @@ def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np
             step += 1; running.append(loss.item()); bar.update()
             if step % eval_every and step != steps: continue
             dev_loss, probs, labels = _evaluate_dev(model, dev_loader, loss_fn, accelerator)
-            f1, threshold = best_global_f1(labels, probs)
+            threshold, macro = sweep_global_threshold(probs, labels); f1 = float(macro.max())
             history.append({'step': step, 'epoch': round(step / len(train_loader), 3), 'train_loss': float(np.mean(running)),
                             'dev_loss': dev_loss, 'dev_macro_f1': f1, 'threshold': threshold,
                             'elapsed_s': round(time.perf_counter() - t0, 1)})
@@ -359,17 +282,9 @@ def embed(encoder: str|None, texts: list[str], batch_size: int = 64, max_length:
     for start in tqdm(range(0, len(order), batch_size), disable=not progress, desc='embed', leave=False):
         idx = order[start:start + batch_size]
         batch = collator(tokenizer)([data[i] for i in idx])
-        hidden = model(**batch).last_hidden_state
-        mask = batch['attention_mask'].unsqueeze(-1).float()
-        out[idx] = torch.nn.functional.normalize((hidden * mask).sum(1) / mask.sum(1), dim=-1).numpy()
+        out[idx] = mean_pool(model(**batch).last_hidden_state, batch['attention_mask']).numpy()
     if cache: cached.parent.mkdir(parents=True, exist_ok=True); np.save(cached, out)
     return out
-
-def make_head(dim: int, hidden: int = 0, dropout: float = 0.1) -> torch.nn.Module:
-    "A linear head (hidden=0) or a one-hidden-layer MLP from `dim` features to the 28 labels."
-    if not hidden: return torch.nn.Linear(dim, NUM_LABELS)
-    return torch.nn.Sequential(torch.nn.Dropout(dropout), torch.nn.Linear(dim, hidden), torch.nn.GELU(),
-                               torch.nn.Dropout(dropout), torch.nn.Linear(hidden, NUM_LABELS))
 
 # %% ../nbs/04_train.ipynb #5373e203
 def train_head(data, out: str|Path, encoder: str|None = None, hidden: int = 512, loss: str = 'asl',
@@ -392,7 +307,7 @@ def train_head(data, out: str|Path, encoder: str|None = None, hidden: int = 512,
             optimizer.zero_grad(); loss_value.backward(); optimizer.step()
         head.eval()
         with torch.no_grad(): probs = torch.sigmoid(head(X['dev'])).numpy()
-        f1, threshold = best_global_f1(y_dev, probs)
+        threshold, macro = sweep_global_threshold(probs, y_dev); f1 = float(macro.max())
         history.append({'epoch': epoch + 1, 'train_loss': float(loss_value), 'dev_loss': float(loss_fn(torch.logit(torch.tensor(probs).clamp(1e-6, 1 - 1e-6)), torch.tensor(y_dev))),
                         'dev_macro_f1': f1, 'threshold': threshold})
         if f1 > best['dev_macro_f1']:
@@ -408,19 +323,7 @@ def train_head(data, out: str|Path, encoder: str|None = None, hidden: int = 512,
     update_model_meta(out, result)
     return result
 
-def head_logits(model_dir: str|Path, texts: list[str], progress: bool = False) -> np.ndarray:
-    "Logits of a fast-path head model for `texts`."
-    from safetensors.torch import load_file
-    from samo_nb.core import read_model_meta
-    meta = read_model_meta(model_dir)
-    X = torch.tensor(embed(meta['encoder'], texts, max_length=meta['config']['max_length'], cache=False, progress=progress))
-    head = make_head(X.shape[1], meta['hidden'])
-    head.load_state_dict(load_file(str(Path(model_dir)/'head.safetensors')))
-    with torch.no_grad(): return head.eval()(X).numpy()
-
 # %% ../nbs/04_train.ipynb #6d0290b0
-TINY_TRAINING = dict(epochs=12, lr=2e-3, batch_size=16, warmup=0.0, schedule='constant', grad_clip=0, patience=12, seed=1)
-
 def plot_history(history: list[dict]):
     "Train and dev loss, and dev macro-F1, against epochs; returns the figure."
     import matplotlib.pyplot as plt
@@ -435,29 +338,3 @@ def plot_history(history: list[dict]):
     ax_f1.set(xlabel='epoch', ylabel='macro-F1', title='Dev macro-F1 (best global threshold)')
     fig.tight_layout()
     return fig
-
-def smoke_model(folder: str|Path|None = None, seed: int = 1):
-    "A tiny model trained on synthetic data, and that data: `(model_dir, DatasetDict)`."
-    folder = Path(folder or tempfile.mkdtemp(prefix='samo-smoke-'))
-    data = tiny_goemotions(128, 48)
-    train(TrainConfig(encoder=str(make_tiny_encoder(folder/'encoder', seed=seed)), **(TINY_TRAINING | {'seed': seed})),
-          data, folder/'model', progress=False)
-    return folder/'model', data
-
-def stage_inputs(model_dir: str|Path|None, data_dir: str|None = None):
-    "What a stage after training works on: `(model_dir, data)`; a smoke model and its data when `model_dir` is None."
-    if not model_dir: return smoke_model()
-    from samo_nb.core import read_model_meta
-    from samo_nb.data import load_goemotions
-    read_model_meta(model_dir)  # fails clearly when it is not a model directory
-    return Path(model_dir), load_goemotions(data_dir)
-
-def model_logits(model_dir: str|Path, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    "Logits of the model in `model_dir` (fine-tuned or fast-path head) for `texts`."
-    from samo_nb.core import read_model_meta
-    meta = read_model_meta(model_dir)
-    if meta.get('kind') == 'head': return head_logits(model_dir, texts, progress)
-    max_length = meta.get('config', {}).get('max_length', 64)
-    model, tokenizer = load_classifier(model_dir)
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    return predict_logits(model.to(device), tokenizer, texts, batch_size, max_length, progress)

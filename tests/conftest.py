@@ -1,7 +1,7 @@
 """Fixtures shared by the CLI and API tests."""
 import pytest
 
-from samo_nb.train import smoke_model
+from samo_nb.testing import smoke_model
 
 
 @pytest.fixture(scope='session')

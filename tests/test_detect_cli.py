@@ -4,7 +4,8 @@ import json, subprocess, sys
 import pytest
 
 from samo_nb.core import LABELS
-from samo_nb.onnx import export_onnx, tiny_model
+from samo_nb.onnx import export_onnx
+from samo_nb.testing import tiny_model
 from test_cli import one_line_error, samo
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from samo_nb.core import LABELS
-from samo_nb.train import make_tiny_encoder, tiny_goemotions
+from samo_nb.testing import make_tiny_encoder, tiny_goemotions
 from test_cli import one_line_error, samo
 
 METRIC_KEYS = {'macro_f1', 'micro_f1', 'weighted_f1', 'precision', 'recall', 'ekman_macro_f1',

@@ -8,7 +8,9 @@ import json, os, subprocess, sys, uuid
 import httpx
 import pytest
 
-from samo_nb.serve import load_test, process_memory, running_server, tone_wav
+from samo_nb.core import process_memory
+from samo_nb.serve import load_test, running_server
+from samo_nb.testing import tone_wav
 
 # Small limits, so the oversize cases stay small and quick.
 LIMITS = {'SAMO_MAX_BODY_BYTES': str(256 * 1024), 'SAMO_MAX_UPLOAD_BYTES': str(1_000_000), 'SAMO_MAX_AUDIO_S': '5',
