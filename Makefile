@@ -12,9 +12,9 @@ export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA)
 export MPLBACKEND := Agg
 PROFILE ?= quick
 NLTK_WORDNET := data/nltk_data/corpora/wordnet
-# The extras make setup installs: each is a `<name>_requirements` line in settings.ini, pinned in
-# constraints.txt. A new extra is that line, its pins, and its name here.
-EXTRAS := voice,serve,lab,dev
+# make setup installs every extra: each `<name>_requirements` line of settings.ini is the extra
+# <name> (setup.py). Adding an extra is that one line, plus its packages' pins in constraints.txt.
+EXTRAS := $(shell sed -n 's/^\([a-z0-9]*\)_requirements *=.*/\1/p' settings.ini | grep -vx pip | paste -sd, -)
 # The project's Jupyter kernel: this venv's Python, registered inside the venv.
 KERNEL := samo-nb
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
