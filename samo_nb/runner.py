@@ -16,7 +16,7 @@ from .core import (SAMO_JSON, STAGE_METRICS, SamoError, git_commit, models_dir, 
 # %% auto #0
 __all__ = ['STAGE_NAME', 'load_profile', 'parse_overrides', 'is_stage', 'find_stages', 'make_notebook', 'make_toy_pipeline',
            'declared_parameters', 'stage_parameters', 'StageFailed', 'point_latest', 'register_model', 'publish_run',
-           'pin_data_dir', 'run_pipeline']
+           'pin_data_dir', 'pin_dir_overrides', 'run_pipeline']
 
 # %% ../nbs/00a_runner.ipynb #c288a30e
 def load_profile(profile: str|Path) -> dict:
@@ -143,9 +143,8 @@ def _new_run_dir(reports: Path, run_id: str) -> Path:
 
 def point_latest(folder: Path, target: Path) -> Path:
     "Make `folder/latest` a link to `target` (relative when `target` is inside `folder`)."
-    latest = folder/'latest'
+    latest, target = folder/'latest', Path(target).resolve()  # resolved first: `target` may be `latest` itself
     if latest.is_symlink() or latest.is_file(): latest.unlink()
-    target = Path(target).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     latest.symlink_to(target.name if target.parent == folder.resolve() else target, target_is_directory=True)
     return latest
@@ -168,10 +167,15 @@ def publish_run(run_dir: Path, reports: Path) -> Path:
     shutil.copytree(run_dir, dest, dirs_exist_ok=True)
     return dest
 
+def _pinned(folder: str) -> str: return folder if folder == 'hub' else str(Path(folder).resolve())
+
 def pin_data_dir():
     "Make a relative `$SAMO_DATA_DIR` absolute, since the notebooks run with `nbs/` as their working directory."
-    folder = os.environ.get('SAMO_DATA_DIR')
-    if folder and folder != 'hub': os.environ['SAMO_DATA_DIR'] = str(Path(folder).resolve())
+    if os.environ.get('SAMO_DATA_DIR'): os.environ['SAMO_DATA_DIR'] = _pinned(os.environ['SAMO_DATA_DIR'])
+
+def pin_dir_overrides(overrides: dict) -> dict:
+    "`overrides` with relative `*_dir` folders made absolute from the caller's directory, for the same reason."
+    return {k: _pinned(v) if k.endswith('_dir') and isinstance(v, str) else v for k, v in overrides.items()}
 
 def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only: str|list|None = None,
                  nbs: str|Path|None = None, reports: str|Path|None = None, models: str|Path|None = None,
@@ -187,7 +191,7 @@ def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only:
     started = datetime.now(timezone.utc)
     run_dir = _new_run_dir(reports, f"{started:%Y%m%d-%H%M%S}-{spec['name']}")
     models = Path(models or models_dir())
-    params = stage_parameters(stages, spec, overrides or {}, run_dir, models/run_dir.name)
+    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name)
     record = {'run_id': run_dir.name, 'profile': spec['name'], 'started': started.isoformat(timespec='seconds'),
               'git_commit': git_commit(), 'packages': package_versions(), 'parameters': params, 'notebooks': {}}
     point_latest(reports, run_dir)
