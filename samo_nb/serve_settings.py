@@ -21,16 +21,16 @@ PERSON_NAME = re.compile(r'^[A-Za-z0-9._@-]{1,64}$')
 
 def key_id(key: str|None, # an API key
           ) -> str|None:
-    "A short, stable, non-reversible name for an API key, for logs and for the person of a bare key."
+    "A short, stable, non-reversible name for an API key, for logs."
     return hashlib.sha256(key.encode()).hexdigest()[:8] if key else None
 
 def parse_api_keys(entries: tuple[str, ...], # each `key` or `person:key`
                   ) -> dict[str, str]:
-    "API key -> person: a `person:key` pair names the person, a bare key is a person of its own (`key-<hash>`)."
+    "API key -> person: a `person:key` pair names the person; bare keys all mean the one unnamed person, as before people."
     people = {}
     for entry in entries:
         person, sep, key = entry.partition(':')
-        if not sep: person, key = f'key-{key_id(entry)}', entry
+        if not sep: person, key = SINGLE_PERSON, entry  # so rotating a bare key keeps its journal
         person, key = person.strip(), key.strip()
         if not key: raise ValueError(f"the entry for {person!r} has no key after ':'; write person:key")
         if not PERSON_NAME.match(person):  # never echo the entry: it holds a key
