@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Callable, Literal
 
 import numpy as np
+from .core import require
+for _module in ('fastapi', 'python_multipart'): require(_module, 'serve')  # missing: one line naming the extra (the store's: samo_nb.store)
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool

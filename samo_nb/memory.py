@@ -11,6 +11,8 @@ from typing import Iterator
 
 import numpy as np
 import pandas as pd
+from .core import require
+for _module in ('sqlalchemy', 'alembic', 'ruptures'): require(_module, 'store')  # missing: one line naming the extra
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session

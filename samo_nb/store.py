@@ -12,6 +12,8 @@ from pathlib import Path
 import samo_nb
 
 import numpy as np
+from .core import require
+for _module in ('sqlalchemy', 'alembic'): require(_module, 'store')  # missing: one line naming the extra
 from sqlalchemy import (JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint,
                         and_, create_engine, event, func, or_, select)
 from sqlalchemy.engine import Engine, make_url
@@ -99,7 +101,7 @@ def journal_engine(url: str|Path, # SQLAlchemy URL, or the path of a SQLite file
     except (ArgumentError, NoSuchModuleError):
         raise SamoError(f"{url!r} is not a database URL that SQLAlchemy knows: write sqlite:///journal.db or "
                         "postgresql://user@host/db.") from None
-    except ImportError as e: raise SamoError(f"{url}: its driver is not installed ({e}); for PostgreSQL: pip install 'psycopg[binary]'.") from None
+    except ImportError as e: raise SamoError(f"{url}: its driver is not installed ({e}); for PostgreSQL: pip install 'samo-nb[store]' (or 'psycopg[binary]').") from None
     if parsed.database and parsed.database != ':memory:': Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={'timeout': busy_timeout_s})
     @event.listens_for(engine, 'connect')

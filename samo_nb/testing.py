@@ -190,7 +190,7 @@ def stub_analyzer(text: str|None = None, audio: np.ndarray|None = None) -> dict:
     return {'transcript': text if audio is None else f'{len(audio) / 16_000:.1f} s of audio',  # 16 kHz, as decode_audio gives
             'emotions': StubDetector().predict(text or 'audio')}
 
-# %% ../nbs/03b_testing.ipynb #19932c85
+# %% ../nbs/03b_testing.ipynb #acfcf368
 def postgres_bin_dir() -> Path|None:
     "The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`): on PATH, else Debian's newest; None if absent."
     on_path = shutil.which('pg_ctl')
