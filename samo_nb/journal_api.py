@@ -22,6 +22,7 @@ from fastapi import Path as PathParam
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
@@ -169,14 +170,21 @@ class JournalService:
         "The open journal (opened, and migrated, on the first call)."
         with self._lock:
             if self._journal is None:
-                cfg = self.state.cfg
-                try: journal = Journal(cfg.db_url, busy_timeout_s=cfg.db_busy_timeout_s)
-                except SamoError as e:
-                    log.error(f'the journal database cannot be opened: {e}', extra={'route': 'journal'})
-                    raise ApiError(503, 'The journal database cannot be opened; see the server log.', 'store_unavailable') from None
+                journal = self._open()
                 journal._detector, journal._model = self.state.detector, self.model()  # the app's model, never a second copy
                 self._journal = journal
             return self._journal
+
+    def _open(self, attempts: int = 3) -> Journal:
+        "Open (and migrate) the journal; workers opening a new database at once: one migrates it, the others retry and find it done."
+        cfg = self.state.cfg
+        for attempt in range(attempts):
+            try: return Journal(cfg.db_url, busy_timeout_s=cfg.db_busy_timeout_s)
+            except (SamoError, SQLAlchemyError) as e:
+                if attempt == attempts - 1:
+                    log.error(f'the journal database cannot be opened: {str(e).splitlines()[0]}', extra={'route': 'journal'})
+                    raise ApiError(503, 'The journal database cannot be opened; see the server log.', 'store_unavailable') from None
+                time.sleep(0.5)
 
 # %% ../nbs/10f_journal_api.ipynb #f0f27f66
 class StoredEntry(BaseModel):

@@ -72,6 +72,16 @@ def tag() -> str: return uuid.uuid4().hex[:8]  # makes each test's texts its own
 
 # ---------------------------------------------------------------- two people, end to end
 
+def test_first_requests_open_the_database_together(server):
+    "The first requests, all at once on both workers, each open (and one migrates) the new database: none fails."
+    start = threading.Barrier(8)
+    def first(i):
+        start.wait()
+        return call(server, 'GET', '/v1/entries', ALICE if i % 2 else BOB)
+    with cf.ThreadPoolExecutor(8) as pool: answers = list(pool.map(first, range(8)))
+    assert [(r.status_code, r.json()) for r in answers] == [(200, {'entries': [], 'next': None})] * 8, [r.text[:200] for r in answers]
+
+
 def test_two_people_end_to_end(server):
     t = tag()
     before_a, before_b = all_ids(server, ALICE), all_ids(server, BOB)
