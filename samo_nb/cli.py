@@ -126,12 +126,14 @@ def cmd_bench(args) -> int:
 
 def cmd_score(args) -> int:
     "Score every row of a file, folder or saved dataset into one table; rejected rows to `<stem>.rejects.csv`."
-    from samo_nb import batch  # pyarrow and ONNX Runtime only; Ray only with --ray
     options = dict(model_dir=args.model, id_column=args.id_column, top_k=args.top_k, threshold=args.threshold,
                    progress=not args.quiet, **given(column=args.column))
-    summary = (batch.score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
-               if args.ray is not None else
-               batch.score_file(args.input, args.out, **given(workers=args.workers, chunk_rows=args.chunk_rows), **options))
+    if args.ray is not None:
+        from samo_nb.batch_ray import score_file_ray  # Ray is imported only here
+        summary = score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
+    else:
+        from samo_nb.batch import score_file  # pyarrow and ONNX Runtime only
+        summary = score_file(args.input, args.out, **given(workers=args.workers, chunk_rows=args.chunk_rows), **options)
     print(f"samo score: {summary.line()}")
     if summary.rejected:
         print(f"samo score: warning: {summary.rejected} rows rejected (missing, empty or not text), listed in {summary.rejects}",
