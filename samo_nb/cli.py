@@ -10,9 +10,9 @@ from pathlib import Path
 from .core import SamoError, resolve_model_dir
 
 # %% auto #0
-__all__ = ['LAST_TRAINING_STAGE', 'JOURNAL_ACTIONS', 'given', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_eval',
-           'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve', 'cmd_transcribe', 'cmd_journal',
-           'cmd_journal_store', 'journal_store_parser', 'build_parser', 'main']
+__all__ = ['LAST_TRAINING_STAGE', 'DISTILL_STAGE', 'JOURNAL_ACTIONS', 'given', 'cmd_run', 'cmd_data', 'is_training_stage',
+           'cmd_train', 'cmd_distill', 'cmd_eval', 'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve',
+           'cmd_transcribe', 'cmd_journal', 'cmd_journal_store', 'journal_store_parser', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #11522382
 def given(**options) -> dict:
@@ -61,6 +61,35 @@ def cmd_train(args) -> int:
                            models=args.models, progress=not args.quiet, **given(profile=args.profile))
     record = json.loads((run_dir/'metrics.json').read_text())
     print(f"Model: {record['model_dir']}\nReport: {run_dir/'metrics.json'}")
+    return 0
+
+DISTILL_STAGE = '04b_distill'
+
+def cmd_distill(args) -> int:
+    "Distill a teacher into an N-block student, then calibrate, evaluate and export it; print one summary line."
+    from samo_nb.distill import student_start
+    from samo_nb.modeldir import ModelDir
+    from samo_nb.runner import declared_parameters, find_stages, load_profile, notebook_parameters, parse_overrides, run_pipeline
+    try: teacher = ModelDir.of(args.teacher).path.resolve()  # None: models/latest
+    except SamoError as e: raise SamoError(f"teacher: {e}") from None
+    overrides = parse_overrides(args.param)
+    settings = notebook_parameters(load_profile(args.profile), DISTILL_STAGE, overrides)
+    layers = args.layers or settings.get('layers')
+    if not layers: raise SamoError("No student depth: pass --layers N (or set layers in the profile's 04b_distill section).")
+    student_start(teacher, layers, settings.get('init', 'teacher'), settings.get('encoder'))  # bad layers or init: fail now
+    out = str(Path(args.out).resolve())
+    overrides |= {'teacher': str(teacher), 'layers': layers, 'student_dir': out, 'model_dir': out}
+    if args.teacher_cache: overrides['teacher_cache'] = str(Path(args.teacher_cache).resolve())
+    if args.refresh: overrides['refresh'] = True
+    later = [s.stem for s in find_stages(args.nbs) if is_training_stage(s.stem) and not s.stem.startswith('04')
+             and 'model_dir' in declared_parameters(s)]  # calibrate, evaluate, export: what `samo train` runs after training
+    run_dir = run_pipeline(args.profile, overrides, only=[DISTILL_STAGE, *later], nbs=args.nbs, reports=args.reports,
+                           models=args.models, progress=not args.quiet)
+    stages = json.loads((run_dir/'metrics.json').read_text())['stages']
+    cache = 'reused' if stages['distill']['teacher_cache_reused'] else 'computed'
+    print(f"{layers}-block student {out} of {teacher}: dev macro-F1 {stages['evaluate']['dev_crossfit']['macro_f1']:.4f} "
+          f"(2-fold cross-fit), int8 {stages['onnx']['size_mb']['int8']} MB, teacher cache {cache} "
+          f"({stages['distill']['distilled_from']['teacher_cache']}); report {run_dir/'metrics.json'}")
     return 0
 
 def _load_split(data_dir: str|None, split: str|None):
@@ -344,6 +373,25 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument(f'--{name}', type=Path, help=f'folder for {what} (default: the project\'s)')
     train.add_argument('-q', '--quiet', action='store_true', help='no progress output')
     train.set_defaults(func=cmd_train)
+
+    dist = sub.add_parser('distill', help="train a shallow student on a teacher's probabilities",
+                          description="Distill a teacher model directory (single or ensemble) into a student that keeps N "
+                                      "encoder blocks: the teacher's probabilities of every training row are cached (keyed by "
+                                      "teacher and data), the student is trained on them and on the labels, then calibrated, "
+                                      "evaluated (dev cross-fit) and exported like `samo train`'s models; it becomes the "
+                                      "default model (models/latest).")
+    dist.add_argument('--teacher', help='teacher model directory (default: models/latest)')
+    dist.add_argument('--layers', type=int, metavar='N', help="encoder blocks the student keeps (default: the profile's)")
+    dist.add_argument('--out', type=Path, required=True, help='student model directory to write')
+    dist.add_argument('--teacher-cache', type=Path, metavar='PATH',
+                      help='teacher probabilities (.npz) to reuse, or to write when absent (default: data/cache/teacher/)')
+    dist.add_argument('--refresh', action='store_true', help='recompute the teacher cache even when it matches')
+    dist.add_argument('--profile', default='distill', help='params/<NAME>.yaml or a YAML path (default: distill)')
+    dist.add_argument('-p', '--param', action='append', metavar='KEY=VALUE', help='override a parameter (repeatable)')
+    for name, what in [('nbs', 'notebooks'), ('reports', 'run reports'), ('models', 'trained models')]:
+        dist.add_argument(f'--{name}', type=Path, help=f'folder for {what} (default: the project\'s)')
+    dist.add_argument('-q', '--quiet', action='store_true', help='no progress output')
+    dist.set_defaults(func=cmd_distill)
 
     ev = sub.add_parser('eval', help='score a model on test (or dev, cross-fitted)',
                         description='Score a model directory: on test with its calibration when test.tsv is present, '

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from .core import SamoError
 
 # %% auto #0
-__all__ = ['LOSSES', 'bce_loss', 'pos_weights', 'focal_loss', 'asymmetric_loss', 'make_loss']
+__all__ = ['LOSSES', 'bce_loss', 'pos_weights', 'focal_loss', 'asymmetric_loss', 'make_loss', 'soft_target_loss',
+           'distillation_loss']
 
 # %% ../nbs/03_losses.ipynb #4d18db65
 def bce_loss(logits: torch.Tensor, targets: torch.Tensor, pos_weight: torch.Tensor|None = None) -> torch.Tensor:
@@ -61,3 +62,20 @@ def make_loss(name: str, train_labels: np.ndarray|None = None, **kwargs):
     if name == 'focal': return lambda logits, targets: focal_loss(logits, targets, **kwargs)
     if name == 'asl': return lambda logits, targets: asymmetric_loss(logits, targets, **kwargs)
     raise SamoError(f"Unknown loss {name!r}: use one of {', '.join(LOSSES)}.")
+
+# %% ../nbs/03_losses.ipynb #a7c01956
+def soft_target_loss(logits: torch.Tensor, # (n, 28) student logits
+                     teacher_probs: torch.Tensor, # (n, 28) teacher probabilities at `temperature`
+                     temperature: float = 1.0, # the distillation temperature, applied to the student's logits
+                    ) -> torch.Tensor:
+    "Mean BCE between the student's sigmoid(logits / T) and the teacher's probabilities."
+    return F.binary_cross_entropy_with_logits(logits / temperature, teacher_probs.to(logits.dtype))
+
+def distillation_loss(hard_loss, # `(logits, targets) -> loss`, e.g. from `make_loss`
+                      weight: float = 0.5, # the soft term's share a, in [0, 1]
+                      temperature: float = 1.0, # the distillation temperature, above 0
+                     ):
+    "The loss `(logits, targets, teacher_probs) -> (1 - weight) * hard_loss + weight * soft_target_loss`."
+    def loss(logits, targets, teacher_probs):
+        return (1 - weight) * hard_loss(logits, targets) + weight * soft_target_loss(logits, teacher_probs, temperature)
+    return loss

@@ -4,17 +4,17 @@
 
 # %% ../nbs/03b_testing.ipynb #7d1f9e39
 from __future__ import annotations
-import io, json, random, shutil, tempfile, wave
+import hashlib, io, json, random, shutil, tempfile, time, wave
 from pathlib import Path
 
 import numpy as np
 
-from .core import (ID2LABEL, LABEL2ID, NUM_LABELS, TOKENIZER_FILE, multi_hot, quiet_transformers,
-                          SamoError, read_model_meta, update_model_meta)
+from .core import (ID2LABEL, LABEL2ID, LABELS, NUM_LABELS, TOKENIZER_FILE, group_names, group_scores, multi_hot,
+                          quiet_transformers, SamoError, read_model_meta, update_model_meta)
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'TINY_TRAINING', 'make_tiny_encoder', 'tiny_goemotions', 'smoke_model', 'stage_inputs', 'tiny_model',
-           'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav']
+           'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav', 'StubDetector', 'stub_analyzer']
 
 # %% ../nbs/03b_testing.ipynb #ee3564c5
 TINY_WORDS = ('i am so happy sad angry love hate this that it is was not very really the a and but you '
@@ -156,3 +156,34 @@ def tone_wav(seconds: float = 1.0, freq: float = 440.0, rate: int = 16_000) -> b
     with wave.open(buf, 'wb') as w:
         w.setnchannels(1); w.setsampwidth(2); w.setframerate(rate); w.writeframes(pcm.tobytes())
     return buf.getvalue()
+
+# %% ../nbs/03b_testing.ipynb #4327267f
+class StubDetector:
+    "The `EmotionDetector` interface with scores from a hash of each text; records each call's batch size in `calls`."
+    labels, model_dir = LABELS, 'stub'
+    def __init__(self, delay: float = 0.0, # seconds each `predict` call takes, standing for a busy model
+                ):
+        self.delay, self.calls = delay, []
+
+    def predict(self, texts: str|list[str], top_k: int|None = None, threshold: float|None = None):
+        "Results like `EmotionDetector.predict`'s; `ValueError` for an empty text."
+        single = isinstance(texts, str)
+        batch = [texts] if single else list(texts)
+        self.calls.append(len(batch))
+        if self.delay: time.sleep(self.delay)
+        out = []
+        for t in batch:
+            if not t.strip(): raise ValueError('empty text')
+            rng = np.random.default_rng(int(hashlib.md5(t.encode()).hexdigest()[:8], 16))
+            p = rng.random(len(LABELS)) * 0.9
+            order = np.argsort(-p)[:top_k or len(LABELS)]
+            out.append({'text': t, 'scores': {LABELS[j]: float(p[j]) for j in order},
+                        'labels': [LABELS[j] for j in order if p[j] >= (threshold or 0.5)],
+                        **{g: dict(zip(group_names(g), group_scores(p[None], g)[0].tolist())) for g in ('ekman', 'sentiment')}})
+        return out[0] if single else out
+
+def stub_analyzer(text: str|None = None, audio: np.ndarray|None = None) -> dict:
+    "A stand-in journal analyzer: the text (or the audio's length) back with stub emotions; `SamoError` for a text with 'fail'."
+    if text is not None and 'fail' in text: raise SamoError('cannot analyse this')
+    return {'transcript': text if audio is None else f'{len(audio) / 16_000:.1f} s of audio',  # 16 kHz, as decode_audio gives
+            'emotions': StubDetector().predict(text or 'audio')}

@@ -14,12 +14,12 @@ from tqdm.auto import tqdm
 
 from .core import (ID2LABEL, LABEL2ID, LABELS, NUM_LABELS, SamoError, default_encoder_path,
                           quiet_transformers, seed_everything, update_model_meta)
-from .losses import LOSSES, make_loss
+from .losses import LOSSES, distillation_loss, make_loss
 from .modeldir import make_head, mean_pool, sweep_global_threshold
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'TrainConfig', 'encoder_path', 'LengthBucketSampler', 'EncodedTexts', 'collator', 'load_classifier',
-           'set_unfrozen', 'save_model_dir', 'train', 'main', 'embed', 'train_head', 'plot_history']
+__all__ = ['SCHEDULES', 'ROW_COLUMN', 'TrainConfig', 'encoder_path', 'LengthBucketSampler', 'EncodedTexts', 'collator',
+           'load_classifier', 'set_unfrozen', 'save_model_dir', 'train', 'main', 'embed', 'train_head', 'plot_history']
 
 # %% ../nbs/04_train.ipynb #73074a67
 SCHEDULES = ('linear', 'cosine', 'constant')
@@ -45,6 +45,8 @@ class TrainConfig:
     unfreeze: str = 'all'        # all | progressive (top layers first, one more slice each epoch)
     seed: int = 42
     layers: int|None = None       # keep the encoder's bottom `layers` blocks (shallower and faster); None or 0: all
+    distill_weight: float = 0.0   # share a of the soft-target term, (1 - a) * hard + a * soft (needs a teacher's probabilities)
+    distill_temperature: float = 1.0  # temperature of the soft targets (samo_nb.distill)
 
     def __post_init__(self):
         if self.loss not in LOSSES: raise SamoError(f"Unknown loss {self.loss!r}: use one of {', '.join(LOSSES)}.")
@@ -54,6 +56,8 @@ class TrainConfig:
         # 0 means all, as in the notebook's parameters and the profiles (full.yaml's train_rows: 0), so both give one config
         self.train_rows, self.dev_rows, self.layers = self.train_rows or None, self.dev_rows or None, self.layers or None
         if self.layers is not None and self.layers < 0: raise SamoError(f"layers={self.layers}: keep at least 1, or 0 for all.")
+        if not 0 <= self.distill_weight <= 1: raise SamoError(f"distill_weight={self.distill_weight}: use a share in [0, 1].")
+        if self.distill_temperature <= 0: raise SamoError(f"distill_temperature={self.distill_temperature}: use a temperature above 0.")
 
     @classmethod
     def from_dict(cls, d: dict) -> 'TrainConfig':
@@ -88,23 +92,27 @@ class LengthBucketSampler(torch.utils.data.Sampler):
 
 # %% ../nbs/04_train.ipynb #fe2bcfe6
 class EncodedTexts(torch.utils.data.Dataset):
-    "Tokenised texts (unpadded) with their label rows."
-    def __init__(self, tokenizer, texts: list[str], labels: np.ndarray|None = None, max_length: int = 64):
+    "Tokenised texts (unpadded) with their label rows (and a teacher's probabilities, for distillation)."
+    def __init__(self, tokenizer, texts: list[str], labels: np.ndarray|None = None, max_length: int = 64,
+                 soft_targets: np.ndarray|None = None):
         self.ids = tokenizer(list(texts), truncation=True, max_length=max_length)['input_ids']
         self.labels = None if labels is None else np.asarray(labels, dtype=np.float32)
+        self.soft_targets = None if soft_targets is None else np.asarray(soft_targets, dtype=np.float32)
     def __len__(self): return len(self.ids)
     def __getitem__(self, i):
         item = {'input_ids': self.ids[i]}
         if self.labels is not None: item['labels'] = self.labels[i]
+        if self.soft_targets is not None: item['soft_targets'] = self.soft_targets[i]
         return item
     @property
     def lengths(self): return [len(x) for x in self.ids]
 
 def collator(tokenizer):
-    "Pad a list of encoded items into a batch (labels as a float tensor)."
+    "Pad a list of encoded items into a batch (labels and soft targets as float tensors)."
     def collate(items):
         batch = tokenizer.pad([{'input_ids': it['input_ids']} for it in items], return_tensors='pt')
-        if 'labels' in items[0]: batch['labels'] = torch.tensor(np.stack([it['labels'] for it in items]))
+        for key in ('labels', 'soft_targets'):
+            if key in items[0]: batch[key] = torch.tensor(np.stack([it[key] for it in items]))
         return batch
     return collate
 
@@ -176,8 +184,12 @@ def save_model_dir(model, tokenizer, out: Path, meta: dict) -> Path:
     return out
 
 # %% ../nbs/04_train.ipynb #8fcbcc7b
+ROW_COLUMN = '_row'  # a train row's position in data['train'], added while distilling
+
 def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np.ndarray|None = None,
-          progress: bool = True) -> dict:
+          progress: bool = True,
+          soft_targets: np.ndarray|None = None, # a teacher's (len(data['train']), 28) probabilities, for distillation
+         ) -> dict:
     "Fine-tune `config.encoder` on `data` (a DatasetDict with train and dev); save the best model in `out`."
     from accelerate import Accelerator
     from transformers import get_scheduler
@@ -185,11 +197,21 @@ def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np
     seed_everything(config.seed)
     bf16 = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
     accelerator = Accelerator(mixed_precision='bf16' if bf16 else 'no')
-    train_ds = subsample(data['train'], config.train_rows, config.seed)
+    if (soft_targets is None) != (config.distill_weight == 0):
+        raise SamoError(f"distill_weight={config.distill_weight} with{'out' if soft_targets is None else ''} soft targets: "
+                        "distillation needs both (samo_nb.distill.distill passes the teacher's probabilities).")
+    train_split = data['train']
+    if soft_targets is not None:
+        if len(soft_targets) != len(train_split):
+            raise SamoError(f"{len(soft_targets)} rows of soft targets for {len(train_split)} train rows: "
+                            "compute the teacher's probabilities on this training data.")
+        train_split = train_split.add_column(ROW_COLUMN, np.arange(len(train_split)))  # follows the rows through subsample
+    train_ds = subsample(train_split, config.train_rows, config.seed)
     dev_ds = subsample(data['dev'], config.dev_rows, config.seed)
     model, tokenizer = load_classifier(config.encoder, config.layers)
     y_train = label_matrix(train_ds)
-    train_set = EncodedTexts(tokenizer, list(train_ds['text']), y_train, config.max_length)
+    soft = None if soft_targets is None else np.asarray(soft_targets)[np.asarray(train_ds[ROW_COLUMN][:])]
+    train_set = EncodedTexts(tokenizer, list(train_ds['text']), y_train, config.max_length, soft)
     dev_set = EncodedTexts(tokenizer, list(dev_ds['text']), label_matrix(dev_ds), config.max_length)
     sampler = LengthBucketSampler(train_set.lengths, config.batch_size, config.seed)
     train_loader = torch.utils.data.DataLoader(train_set, batch_sampler=sampler, collate_fn=collator(tokenizer))
@@ -199,6 +221,7 @@ def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np
         collate_fn=collator(tokenizer))
     loss_fn = make_loss(config.loss, train_labels=y_train if train_labels_for_weights is None else train_labels_for_weights,
                         **config.loss_kwargs)
+    train_loss = loss_fn if soft is None else distillation_loss(loss_fn, config.distill_weight, config.distill_temperature)
     optimizer = _optimizer(model, config.lr, config.weight_decay)
     steps = config.epochs * len(train_loader)
     scheduler = get_scheduler({'linear': 'linear', 'cosine': 'cosine', 'constant': 'constant_with_warmup'}[config.schedule],
@@ -213,8 +236,8 @@ def train(config: TrainConfig, data, out: str|Path, train_labels_for_weights: np
         if config.unfreeze == 'progressive': set_unfrozen(accelerator.unwrap_model(model), epoch, config.epochs)
         running = []
         for batch in train_loader:
-            targets = batch.pop('labels')
-            loss = loss_fn(model(**batch).logits.float(), targets)
+            targets, teacher = batch.pop('labels'), [batch.pop('soft_targets')] if soft is not None else []
+            loss = train_loss(model(**batch).logits.float(), targets, *teacher)
             accelerator.backward(loss)
             if config.grad_clip: accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimizer.step(); scheduler.step(); optimizer.zero_grad()

@@ -71,7 +71,7 @@ def test_train_writes_a_model_every_command_takes(tmp_path, data_dir):
     report = json.loads((tmp_path/'reports'/'latest'/'metrics.json').read_text())
     assert list(report['notebooks'])[:3] == ['04_train', '05_calibrate', '05a_evaluate']
     assert '07_onnx' in report['notebooks'] and (out/'model.int8.onnx').exists()  # training runs export
-    assert not {'07a_detect', '07b_bench', '10_journal', '11_serve'} & set(report['notebooks'])  # only model stages
+    assert not {'07a_detect', '07b_bench', '10_journal', '11a_serve_load'} & set(report['notebooks'])  # only model stages
     assert json.loads((out/'samo.json').read_text())['onnx']['default'] in ('fp32', 'int8')
     assert 'test' in report['stages']['evaluate'] and 'dev_crossfit' in report['stages']['evaluate']
     assert samo('predict', '--model', out, 'so happy').returncode == 0

@@ -1,7 +1,8 @@
 """The HTTP API against a real `samo serve` on loopback: bad input, API keys, fuzzing, load.
 
 Every test talks to uvicorn over TCP, serving the real `EmotionDetector` on a tiny model
-trained in-process (`samo_nb.train.smoke_model`), so what is tested is what is deployed.
+trained in-process (`samo_nb.testing.smoke_model`), so what is tested is what is deployed.
+Each test sends what it checks itself, so it passes or fails the same alone or in the file.
 """
 import json, os, subprocess, sys, uuid
 
@@ -9,13 +10,15 @@ import httpx
 import pytest
 
 from samo_nb.core import process_memory
-from samo_nb.serve import load_test, running_server
+from prometheus_client.parser import text_string_to_metric_families
+
+from samo_nb.serve_load import load_test, running_server
 from samo_nb.testing import tone_wav
 
 # Small limits, so the oversize cases stay small and quick.
 LIMITS = {'SAMO_MAX_BODY_BYTES': str(256 * 1024), 'SAMO_MAX_UPLOAD_BYTES': str(1_000_000), 'SAMO_MAX_AUDIO_S': '5',
           'SAMO_API_KEYS': '', 'SAMO_STORE_DIR': ''}
-KEYS = ('key-one', 'key-two')
+KEYS = ('key-one', 'alice:key-two')  # a bare key and a person:key pair
 SECRET = f'secret-{uuid.uuid4().hex}'  # sent in texts; must never reach the log
 
 
@@ -43,6 +46,26 @@ def request_log(server):
 def server_errors(server):
     "Requests the server answered with a 5xx (but /ready's 503 while the model loads at start-up)."
     return [l for l in request_log(server) if l['status'] >= 500 and l['route'] != '/ready']
+
+
+def assert_healthy(server):
+    "The server answers, still scores a text, and has answered no request with a 5xx."
+    assert call(server, 'GET', '/health').status_code == 200
+    assert call(server, 'POST', '/v1/emotions', json={'text': 'still here'}).status_code == 200
+    assert not server_errors(server), server_errors(server)[:3]
+    assert server.proc.poll() is None
+
+
+def batch_histogram(server):
+    "The server's `samo_inference_batch_texts` histogram: {'count': forward passes, 'sum': texts, 'le=1.0': one-text passes}."
+    families = text_string_to_metric_families(call(server, 'GET', '/metrics').text)
+    family = next(f for f in families if f.name == 'samo_inference_batch_texts')
+    out = {}
+    for sample in family.samples:
+        if sample.name.endswith('_count'): out['count'] = sample.value
+        elif sample.name.endswith('_sum'): out['sum'] = sample.value
+        elif sample.name.endswith('_bucket') and sample.labels['le'] == '1.0': out['le=1.0'] = sample.value
+    return out
 
 
 def assert_error(r, status, error=None):
@@ -178,15 +201,17 @@ def test_bad_input(server, method, path, kwargs, status, error):
 
 
 def test_healthy_after_bad_input_and_nothing_logged(server):
+    "The whole table of bad input, then a text with the secret: the server is well, and no text reached its log."
     assert len(BAD_INPUT) >= 25
-    assert call(server, 'GET', '/health').status_code == 200
-    r = call(server, 'POST', '/v1/emotions', json={'text': f'{SECRET} I am fine, thank you.'})
-    assert r.status_code == 200
+    sent_before = len(request_log(server))
+    for _, method, path, kwargs, *_ in BAD_INPUT:
+        assert 400 <= call(server, method, path, **kwargs).status_code < 500
+    assert any(SECRET in json.dumps(c[3].get('json')) for c in BAD_INPUT)  # the table sends the secret
+    assert call(server, 'POST', '/v1/emotions', json={'text': f'{SECRET} I am fine, thank you.'}).status_code == 200
+    assert_healthy(server)
     assert SECRET not in server.log(), 'request texts reached the log'
-    requests = request_log(server)
-    assert requests and all({'request_id', 'route', 'status', 'ms'} <= set(l) for l in requests)
-    assert not server_errors(server), 'a bad input caused a 5xx'
-    assert server.proc.poll() is None
+    requests = request_log(server)[sent_before:]
+    assert len(requests) >= len(BAD_INPUT) and all({'request_id', 'route', 'status', 'ms'} <= set(l) for l in requests)
 
 
 # ---------------------------------------------------------------- API keys and rate limits
@@ -201,12 +226,13 @@ def test_api_keys_and_rate_limit(keyed):
     limited = call(keyed, 'POST', '/v1/emotions', headers={'X-API-Key': KEYS[0]}, **body)
     assert_error(limited, 429, 'rate_limited')
     assert int(limited.headers['retry-after']) >= 1
-    # the other key has its own bucket, and may come as a bearer token
-    assert call(keyed, 'POST', '/v1/emotions', headers={'Authorization': f'Bearer {KEYS[1]}'}, **body).status_code == 200
+    # the other key (a person:key pair) has its own bucket, and may come as a bearer token
+    assert call(keyed, 'POST', '/v1/emotions', headers={'Authorization': 'Bearer key-two'}, **body).status_code == 200
+    assert_error(call(keyed, 'POST', '/v1/emotions', headers={'X-API-Key': KEYS[1]}, **body), 403)  # the pair is not the key
     # the service routes need no key
     assert call(keyed, 'GET', '/health').status_code == 200 and call(keyed, 'GET', '/ready').status_code == 200
     assert 'samo_rate_limited_total 1.0' in call(keyed, 'GET', '/metrics').text
-    assert KEYS[0] not in keyed.log() and KEYS[1] not in keyed.log()
+    assert KEYS[0] not in keyed.log() and 'key-two' not in keyed.log()
 
 
 # ---------------------------------------------------------------- the command line
@@ -259,21 +285,20 @@ def test_fuzz_no_server_errors(server, api_schema, method, path, mode):
             assert r.status_code == 200 and r.json()['results'], r.text[:300]
 
     fuzz()
-
-
-def test_healthy_after_fuzzing(server):
-    assert call(server, 'GET', '/health').status_code == 200
-    assert call(server, 'POST', '/v1/emotions', json={'text': 'still here'}).status_code == 200
-    assert not server_errors(server)
+    assert_healthy(server)  # and the server is well after what it was sent
 
 
 # ---------------------------------------------------------------- load
 
 def test_load_small(server):
-    "A short burst at concurrency 16: no errors, and the batcher batches."
+    "A short burst of single-text requests at concurrency 16: no errors, and forward passes that held several requests."
+    before = batch_histogram(server)
     result = load_test(server.url, 200, 16)
     assert result['errors'] == 0, result['first_errors']
-    assert 'samo_inference_batch_texts_bucket{le="1.0"}' in call(server, 'GET', '/metrics').text
+    after = batch_histogram(server)
+    passes, texts = after['count'] - before['count'], after['sum'] - before['sum']
+    batched = passes - (after['le=1.0'] - before['le=1.0'])  # passes of more than one text: several requests each
+    assert texts == 200 and batched > 0 and passes < 200, (passes, texts, batched)
 
 
 @pytest.mark.slow
