@@ -1,5 +1,6 @@
 # samo-nb: `make run` sets everything up and runs the quick pipeline; `make test` sets
-# everything up and runs the checks CI runs. Both are safe to repeat.
+# everything up and runs the checks CI runs; `make test-slow` runs the slow checks CI leaves
+# out; `make lab` opens JupyterLab on the notebooks. All are safe to repeat.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -11,8 +12,14 @@ export SAMO_DATA_DIR ?= $(if $(wildcard $(SHARED_DATA)/train.tsv),$(SHARED_DATA)
 export MPLBACKEND := Agg
 PROFILE ?= quick
 NLTK_WORDNET := data/nltk_data/corpora/wordnet
+# make setup installs every extra: each `<name>_requirements` line of settings.ini is the extra
+# <name> (setup.py). Adding an extra is that one line, plus its packages' pins in constraints.txt.
+EXTRAS := $(shell sed -n 's/^\([a-z0-9]*\)_requirements *=.*/\1/p' settings.ini | grep -vx pip | paste -sd, -)
+# The project's Jupyter kernel: this venv's Python, registered inside the venv.
+KERNEL := samo-nb
+KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 
-.PHONY: setup run test test-slow system-packages readme clean-check nbtest pytest
+.PHONY: setup run test test-slow lab system-packages readme clean-check nbtest pytest
 setup: system-packages $(VENV)/.installed $(NLTK_WORDNET)/lexnames
 
 # apt packages only where apt exists (Debian, Ubuntu, Colab) and only those missing.
@@ -30,7 +37,7 @@ $(VENV)/.installed: settings.ini setup.py constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
 # WordNet 3.0 for NLTK, from Debian's files plus the lexnames file Debian lacks.
@@ -58,13 +65,27 @@ nbtest:
 	# one thread per notebook: two workers on two cores, no oversubscription
 	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --timing
 
+# pytest deselects @pytest.mark.slow (pyproject.toml addopts); nbdev_test skips `#| slow` cells.
 pytest:
 	$(BIN)/pytest -q -rs tests
 
-# What `make test` (and CI) leaves out for time: `#| slow` notebook cells and @pytest.mark.slow tests.
+# CI (.ci/run) runs `make test`, which leaves the slow checks out; `make test-slow` runs every one
+# of them, so nothing flagged slow goes unrun: the pytest tests marked slow and, in each notebook
+# holding `#| slow` cells, the whole notebook with those cells (today: the 2,000-request load test
+# in tests/test_serve.py, the million-row memory check in tests/test_score.py, and half an hour
+# of audio through both Whisper backends in 08_asr).
 test-slow: setup
-	OMP_NUM_THREADS=1 $(BIN)/nbdev_test --n_workers 2 --flags slow --timing
-	$(BIN)/pytest -q -m slow tests
+	$(BIN)/pytest -q -rs -m slow tests
+	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
+
+# JupyterLab on nbs/ (notebooks run with nbs/ as working directory, as under nbdev_test) with the
+# project's kernel; it prints the URL to open. LAB_ARGS passes options, e.g. LAB_ARGS='--port 8890'.
+$(KERNEL_SPEC): $(VENV)/.installed
+	$(BIN)/python -m ipykernel install --sys-prefix --name $(KERNEL) --display-name "Python (samo-nb)"
+
+lab: setup $(KERNEL_SPEC)
+	$(BIN)/jupyter lab --notebook-dir nbs --no-browser --MappingKernelManager.default_kernel_name=$(KERNEL) \
+	  $$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)  # root: containers and Colab
 
 # README.md is generated from nbs/index.ipynb (quarto is not installable here).
 readme: setup

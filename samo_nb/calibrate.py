@@ -12,13 +12,13 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit
 
-from .core import NUM_LABELS, SAMO_JSON, SamoError, update_model_meta
+from .core import LABELS, NUM_LABELS, SAMO_JSON, SamoError, update_model_meta
 from .modeldir import THRESHOLD_GRID, ModelDir, calibrated_probs, f1_by_threshold, sweep_global_threshold
 
 # %% auto #0
 __all__ = ['LOG_T_BOUNDS', 'TEMPERATURE_METHODS', 'THRESHOLD_METHODS', 'check_scores', 'fit_temperature', 'apply_temperature',
            'expected_calibration_error', 'reliability_diagram', 'search_class_thresholds', 'Calibration',
-           'fit_calibration', 'save_calibration', 'load_calibration']
+           'fit_calibration', 'save_calibration', 'load_calibration', 'label_rates']
 
 # %% ../nbs/05_calibrate.ipynb #c68cfcc6
 def check_scores(scores: np.ndarray, # (n, 28) logits or probabilities
@@ -185,3 +185,14 @@ def load_calibration(model_dir: str|Path) -> Calibration:
     "The calibration saved in `model_dir/samo.json`; the identity `Calibration()` if it has none."
     saved = ModelDir.of(model_dir).calibration
     return Calibration(**saved) if saved else Calibration()
+
+# %% ../nbs/05_calibrate.ipynb #422fe06e
+def label_rates(probs: np.ndarray, # (n, 28) calibrated probabilities
+                thresholds: np.ndarray|list[float], # the 28 per-label thresholds
+               ) -> dict:
+    "What a model predicts on `probs`: rows, the fraction of rows with each label over its threshold, the mean top score."
+    probs = check_scores(probs)[0]
+    if not len(probs): raise SamoError("No rows to measure label rates on: pass the dev split's probabilities.")
+    over = (probs >= np.asarray(thresholds, dtype=np.float64)).mean(0)
+    return {'rows': len(probs), 'labels': {l: round(float(r), 6) for l, r in zip(LABELS, over)},
+            'mean_top_score': round(float(probs.max(1).mean()), 6)}

@@ -238,7 +238,7 @@ def cmd_journal_store(args) -> int:
     "The kept journal: add entries, then list, timeline, similar, insights, export or delete them."
     import contextlib
     from samo_nb.core import quiet_transformers
-    from samo_nb.store import Journal
+    from samo_nb.memory import Journal  # the store with its views (timeline, similar, insights, export)
     journal = Journal(model_dir=getattr(args, 'model', None), keep_audio=getattr(args, 'keep_audio', False), **given(url=args.db),
                       **(given(backend=args.backend, asr_model=args.asr_model) if args.action == 'add' else {}))
     try:

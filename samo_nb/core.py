@@ -21,7 +21,7 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'score_dict',
            'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
            'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
-           'update_model_meta']
+           'update_model_meta', 'require']
 
 # %% ../nbs/00_core.ipynb #52b67c53
 class SamoError(Exception):
@@ -289,3 +289,15 @@ def update_model_meta(model_dir: str|Path, updates: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(meta), indent=2))
     return meta
+
+# %% ../nbs/00_core.ipynb #5ba5ae7a
+from importlib import import_module
+
+def require(module: str, # module to import, e.g. 'faster_whisper'
+            extra: str, # the samo-nb extra that installs it, e.g. 'voice'
+           ):
+    "Import `module`, or raise a `SamoError` naming the extra that installs it."
+    try: return import_module(module)
+    except ModuleNotFoundError as e:
+        raise SamoError(f"This needs the {extra!r} extra (no module {e.name!r}): pip install 'samo-nb[{extra}]' "
+                        f"(in a checkout: pip install -e '.[{extra}]')") from None

@@ -77,6 +77,13 @@ def _window(self) -> int:
     return int(self.meta.get('config', {}).get('max_length') or DEFAULT_WINDOW)
 ModelDir.calibration, ModelDir.temperature, ModelDir.thresholds, ModelDir.window = _calibration, _temperature, _thresholds, _window
 
+# %% ../nbs/03a_modeldir.ipynb #8faf32b2
+@property
+def _dev_label_rates(self) -> dict|None:
+    "What the model predicted on dev at calibration: `{'rows', 'labels': {label: rate}, 'mean_top_score'}`; None before."
+    return self.meta.get('dev_label_rates')
+ModelDir.dev_label_rates = _dev_label_rates
+
 # %% ../nbs/03a_modeldir.ipynb #68d0deb0
 def _onnx(self) -> dict|None:
     "The `onnx` record of `samo.json`; None when the model was never exported."

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from .core import require
+for _module in ('fastapi', 'python_multipart', 'prometheus_client', 'uvicorn', 'httpx', 'pydantic_settings'): require(_module, 'serve')  # missing: one line naming the extra
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError

@@ -4,32 +4,30 @@
 
 # %% ../nbs/10a_store.ipynb #b7d8a762
 from __future__ import annotations
-import contextlib, copy, datetime as dt, hashlib, json, os, re, shutil, socket, subprocess, tempfile, time
-from dataclasses import fields, replace
+import base64, binascii, datetime as dt, hashlib, json, re, shutil, sqlite3
+from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterator
 
 import samo_nb
 
 import numpy as np
-import pandas as pd
+from .core import require
+for _module in ('sqlalchemy', 'alembic'): require(_module, 'store')  # missing: one line naming the extra
 from sqlalchemy import (JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint,
-                        create_engine, event, func, select)
+                        and_, create_engine, event, func, or_, select)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from .asr import sha256_file
-from .core import EKMAN, LABELS, NEUTRAL, SamoError, group_names, jsonable, resolve_model_dir
-from .journal import (EntryAnalysis, JournalAnalysis, _as_date, _source, analyze_entry, analyze_journal, dominant,
-                      frequent_emotions, journal_files, load_detector, notable_shifts, sentence_times, timeline_frame)
+from .core import LABELS, SamoError, group_names, jsonable, resolve_model_dir
+from .journal import EntryAnalysis, _as_date, _source, analyze_entry, dominant, journal_files, load_detector
 
 # %% auto #0
-__all__ = ['MIGRATIONS', 'EMOTIONS', 'FREQS', 'EKMAN_COLORS', 'WEEKDAYS', 'Base', 'Entry', 'EntryLabel', 'journal_engine',
-           'alembic_config', 'head_revision', 'schema_revision', 'migrate', 'content_hash', 'model_fingerprint',
-           'stand_in', 'patch_method', 'Journal', 'period_frame', 'valence_change_points', 'low_streak',
-           'postgres_bin_dir', 'temporary_postgres', 'store_benchmark']
+__all__ = ['MIGRATIONS', 'EMOTIONS', 'PAGE_LIMIT', 'Base', 'Entry', 'EntryLabel', 'IdempotencyKey', 'StoreBusy',
+           'IdempotencyMismatch', 'BadCursor', 'journal_engine', 'alembic_config', 'head_revision', 'schema_revision',
+           'migrate', 'content_hash', 'model_fingerprint', 'patch_method', 'Journal']
 
 # %% ../nbs/10a_store.ipynb #ec192a90
 class Base(DeclarativeBase):
@@ -64,6 +62,29 @@ class EntryLabel(Base):
     entry_id: Mapped[int] = mapped_column(ForeignKey('entries.id', ondelete='CASCADE'), primary_key=True)
     label: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
 
+class IdempotencyKey(Base):
+    "A request that came with an idempotency key, and its response: a retry with the key gets it again, nothing new is stored."
+    __tablename__ = 'idempotency_keys'
+    __table_args__ = (UniqueConstraint('person', 'key', name='uq_idempotency_person_key'),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person: Mapped[str] = mapped_column(String(200))
+    key: Mapped[str] = mapped_column(String(255))  # the client's key (the API's Idempotency-Key header)
+    request_hash: Mapped[str] = mapped_column(String(64))  # sha256 of what the request asked: a retry must ask the same
+    entry_id: Mapped[int|None] = mapped_column(ForeignKey('entries.id', ondelete='SET NULL'))  # None once the entry is deleted
+    response: Mapped[dict] = mapped_column(JSON)  # the stored entry as the first request got it (`to_dict()`)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)  # UTC
+
+# %% ../nbs/10a_store.ipynb #0fe3f11a
+class StoreBusy(SamoError):
+    "The database stayed locked by another writer past the busy timeout; nothing was written: retry in a moment."
+    retry_after_s = 1  # what the API puts in Retry-After
+
+class IdempotencyMismatch(SamoError):
+    "An idempotency key already answered a different request."
+
+class BadCursor(SamoError):
+    "A page cursor that `Journal.page` did not write."
+
 # %% ../nbs/10a_store.ipynb #51e70c47
 MIGRATIONS = Path(samo_nb.__file__).parent/'migrations'  # Alembic's script folder, shipped as package data (a notebook has no __file__)
 
@@ -80,7 +101,7 @@ def journal_engine(url: str|Path, # SQLAlchemy URL, or the path of a SQLite file
     except (ArgumentError, NoSuchModuleError):
         raise SamoError(f"{url!r} is not a database URL that SQLAlchemy knows: write sqlite:///journal.db or "
                         "postgresql://user@host/db.") from None
-    except ImportError as e: raise SamoError(f"{url}: its driver is not installed ({e}); for PostgreSQL: pip install 'psycopg[binary]'.") from None
+    except ImportError as e: raise SamoError(f"{url}: its driver is not installed ({e}); for PostgreSQL: pip install 'samo-nb[store]' (or 'psycopg[binary]').") from None
     if parsed.database and parsed.database != ':memory:': Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(parsed, connect_args={'timeout': busy_timeout_s})
     @event.listens_for(engine, 'connect')
@@ -88,6 +109,11 @@ def journal_engine(url: str|Path, # SQLAlchemy URL, or the path of a SQLite file
         connection.execute('PRAGMA journal_mode=WAL')
         connection.execute('PRAGMA synchronous=NORMAL')  # with WAL: durable at each checkpoint, never corrupt
         connection.execute('PRAGMA foreign_keys=ON')
+    @event.listens_for(engine, 'handle_error')
+    def _busy(context):  # "database is locked" once the busy timeout ran out: a retryable error, not a crash
+        if isinstance(context.original_exception, sqlite3.OperationalError) and 'locked' in str(context.original_exception):
+            raise StoreBusy(f"The journal database {parsed.database} stayed locked by another writer for {busy_timeout_s:g} s: "
+                            "nothing was written; retry in a moment.") from context.original_exception
     return engine
 
 def alembic_config(connection=None, # an open SQLAlchemy connection to migrate
@@ -155,24 +181,6 @@ def model_fingerprint(model_dir: str|Path, # a samo model directory
     if not path.is_dir(): raise SamoError(f"{model_dir}: no such model directory.")
     return _fingerprint(str(path))
 
-# %% ../nbs/10a_store.ipynb #b243062d
-def stand_in(template: EntryAnalysis, # a real analysis to copy (sentences, scores, summary)
-             i: int, # the stand-in's number: its transcript ends with it, so each one is distinct
-             day: dt.date|str, # its date
-             rng: np.random.Generator, # draws its valence, Ekman scores and embedding
-             valence: float|None = None, # its valence; None: uniform in [-1, 1]
-            ) -> EntryAnalysis:
-    "A copy of `template` with its own transcript, date, valence, Ekman scores and embedding, for tests and benchmarks."
-    e = copy.deepcopy(template)
-    v = float(rng.uniform(-1, 1)) if valence is None else float(valence)
-    ekman = dict(zip(e.emotions['ekman'], np.round(rng.dirichlet(np.ones(len(e.emotions['ekman']))), 4).tolist()))
-    sentiment = {**e.emotions['sentiment'], 'positive': round(max(v, 0), 4), 'negative': round(max(-v, 0), 4)}
-    e.emotions = {**e.emotions, 'ekman': ekman, 'sentiment': sentiment, 'valence': round(v, 4), 'labels': [dominant(ekman)]}
-    e.transcript, e.date, e.id = f'{template.transcript} (entry {i})', str(_as_date(day, 'stand-in')), None
-    vec = template.embedding + rng.normal(0, 0.05, template.embedding.shape).astype(np.float32)
-    e.embedding = (vec / np.linalg.norm(vec)).astype(np.float32)
-    return e
-
 # %% ../nbs/10a_store.ipynb #847151d2
 def patch_method(f):
     "Make `f` a method of the class its `self` is annotated with (fastcore's `patch`, for a class written over several cells)."
@@ -196,14 +204,29 @@ def _when(value, what: str = 'date') -> dt.datetime:
         except ValueError: pass
     return dt.datetime.combine(_as_date(value, what), dt.time())
 
+def _analysis(d: dict, embedding: np.ndarray|None = None) -> EntryAnalysis:
+    "An `EntryAnalysis` from its `to_dict()`."
+    return EntryAnalysis(**{f.name: d.get(f.name) for f in fields(EntryAnalysis) if f.name != 'embedding'}, embedding=embedding)
+
 def _entry(row: Entry) -> EntryAnalysis:
     "The `EntryAnalysis` a stored row holds, its `id` the row's."
-    d = row.analysis | {'id': row.id, 'date': row.day.isoformat()}
     emb = None if row.embedding is None else np.frombuffer(row.embedding, np.float32).copy()
-    return EntryAnalysis(**{f.name: d.get(f.name) for f in fields(EntryAnalysis) if f.name != 'embedding'}, embedding=emb)
+    return _analysis(row.analysis | {'id': row.id, 'date': row.day.isoformat()}, emb)
+
+def _key(key: str|None) -> str|None:
+    "An idempotency key, checked."
+    if key is not None and not (isinstance(key, str) and 0 < len(key) <= 255 and key.isprintable()):
+        raise SamoError(f"Idempotency key {key!r}: give 1 to 255 printable characters (a UUID is usual).")
+    return key
+
+def _request_hash(digest: str, date) -> str:
+    "What a request asked for: its content hash and the date it gave (none: '')."
+    return hashlib.sha256(f"{digest}\0{'' if date is None else date}".encode()).hexdigest()
+
+def _utcnow() -> dt.datetime: return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
 def _fill(row: Entry, e: EntryAnalysis, model: tuple[str, str]) -> Entry:
-    "Set the columns of `row` that come from an analysis (shared by `add_analysis` and `reanalyse`)."
+    "Set the columns of `row` that come from an analysis (shared by `add_analysis` and `samo_nb.memory`'s `reanalyse`)."
     row.transcript, row.duration_s = e.transcript, e.duration_s
     row.analysis = jsonable(e.to_dict())
     row.embedding = None if e.embedding is None else np.asarray(e.embedding, np.float32).tobytes()
@@ -280,31 +303,38 @@ def _keep(self: Journal, person: str, day: dt.date, digest: str, audio: Path) ->
 @patch_method
 def add_analysis(self: Journal,
                  person: str, # whose journal
-                 analysis: EntryAnalysis, # from `analyze_entry` (or `stand_in`)
+                 analysis: EntryAnalysis, # from `analyze_entry` (or `samo_nb.memory.stand_in`)
                  digest: str|None = None, # `content_hash` of the entry; None: the hash of its transcript
                  model: tuple[str, str]|None = None, # (name, hash) of the model that made it; None: the journal's model
                  recorded_at: dt.datetime|None = None, # the entry's date and time; None: the analysis's date (else now)
                  audio: Path|None = None, # its audio file, kept when the journal keeps audio
+                 idempotency_key: str|None = None, # a client's key: a retry with it returns the first answer, stores nothing
+                 request_hash: str|None = None, # what the request asked; None: the content hash and the date
                 ) -> tuple[EntryAnalysis, bool]:
-    "Store an analysed entry in one transaction; the stored entry, and False when it was there already."
-    person, when = _person(person), _when(recorded_at or analysis.date)
+    "Store an analysed entry (and its idempotency key) in one transaction, committed on return; the entry, and whether it is new."
+    person, when, key = _person(person), _when(recorded_at or analysis.date), _key(idempotency_key)
     digest = digest or _text_hash(analysis.transcript)
+    request = request_hash or _request_hash(digest, recorded_at or analysis.date)
+    if key and (replayed := self.replay(person, key, request)) is not None: return replayed, False
     model = model or self.emotion_model()[1]
-    row = _fill(Entry(person=person, day=when.date(), recorded_at=when, added_at=dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+    row = _fill(Entry(person=person, day=when.date(), recorded_at=when, added_at=_utcnow(),
                       source_kind='audio' if analysis.asr else 'text', source=analysis.source, content_hash=digest), analysis, model)
     kept, created = (None, False)
     try:
         if self.keep_audio and audio is not None:
             kept, created = self._keep(person, when.date(), digest, Path(audio))
             row.audio_path = str(kept.relative_to(self.audio_dir))
-        with Session(self.engine) as s, s.begin():  # the row and its labels, or nothing
+        with Session(self.engine) as s, s.begin():  # the row, its labels and its key, or nothing
             s.add(row); s.flush()
             stored = _entry(row)
+            if key: s.add(IdempotencyKey(person=person, key=key, request_hash=request, entry_id=row.id,
+                                         response=jsonable(stored.to_dict()), created_at=_utcnow()))
         return stored, True
-    except IntegrityError:  # another writer stored the same content first: that entry is the one
+    except IntegrityError:  # another writer stored the same content, or used the same key, first: theirs is the answer
+        if key and (replayed := self.replay(person, key, request)) is not None: return replayed, False
         found = self._find(person, when.date(), digest)
         if found is None: raise
-        return found, False
+        return self._remember(person, key, request, found), False
     except BaseException:
         if created: kept.unlink(missing_ok=True)
         raise
@@ -314,21 +344,50 @@ def add(self: Journal,
         person: str, # whose journal
         entry, # audio file or array, .txt/.md file, or the text
         date: str|dt.date|dt.datetime|None = None, # the entry's date (and time); None: now
+        idempotency_key: str|None = None, # a client's key: a retry with it returns the first answer, stores nothing
        ) -> EntryAnalysis:
-    "Analyse an entry and store it for `person`; the stored entry when the same content is there for that day."
-    return self._add(person, entry, date)[0]
+    "Analyse an entry and store it for `person`, committed on return; the stored entry when the same content is there for that day."
+    return self._add(person, entry, date, idempotency_key)[0]
 
 @patch_method
-def _add(self: Journal, person: str, entry, date) -> tuple[EntryAnalysis, bool]:
+def _add(self: Journal, person: str, entry, date, idempotency_key: str|None = None) -> tuple[EntryAnalysis, bool]:
     "`add`, also saying whether the entry is new."
-    person, when = _person(person), _when(date)
+    person, when, key = _person(person), _when(date), _key(idempotency_key)
     digest = content_hash(entry)
+    request = _request_hash(digest, date)
+    if key and (replayed := self.replay(person, key, request)) is not None: return replayed, False  # not analysed again
     found = self._find(person, when.date(), digest)
-    if found is not None: return found, False  # not analysed again
+    if found is not None: return self._remember(person, key, request, found), False  # not analysed again
     detector, model = self.emotion_model()
     analysis = analyze_entry(entry, detector=detector, date=when.date(), **self.entry_options)
     audio = _source(entry)[1] if analysis.asr else None
-    return self.add_analysis(person, analysis, digest, model, when, audio if isinstance(audio, Path) else None)
+    return self.add_analysis(person, analysis, digest, model, when, audio if isinstance(audio, Path) else None, key, request)
+
+@patch_method
+def replay(self: Journal, person: str, # whose journal
+           idempotency_key: str, # the client's key
+           request_hash: str, # what the request asks; another request under the same key is an `IdempotencyMismatch`
+          ) -> EntryAnalysis|None:
+    "The first answer to a request made with this key (the entry as stored then, without embedding); None for a new key."
+    person, key = _person(person), _key(idempotency_key)
+    with Session(self.engine) as s:
+        seen = s.scalars(select(IdempotencyKey).where(IdempotencyKey.person == person, IdempotencyKey.key == key)).one_or_none()
+    if seen is None: return None
+    if seen.request_hash != request_hash:
+        raise IdempotencyMismatch(f"Idempotency key {key!r} already answered another request (at {seen.created_at:%Y-%m-%d %H:%M:%S} "
+                                  "UTC): send a new key with a new entry.")
+    return _analysis(seen.response)
+
+@patch_method
+def _remember(self: Journal, person: str, key: str|None, request: str, entry: EntryAnalysis) -> EntryAnalysis:
+    "Record `entry` (stored already) as the answer to `key`; the key's first answer when another request recorded it first."
+    if not key: return entry
+    try:
+        with Session(self.engine) as s, s.begin():
+            s.add(IdempotencyKey(person=person, key=key, request_hash=request, entry_id=entry.id,
+                                 response=jsonable(entry.to_dict()), created_at=_utcnow()))
+        return entry
+    except IntegrityError: return self.replay(person, key, request) or entry  # None: the entry was deleted meanwhile
 
 @patch_method
 def add_many(self: Journal,
@@ -389,6 +448,41 @@ def entries(self: Journal,
     q = _query(person, start, end, emotion, min_valence, max_valence).limit(limit).offset(offset)
     with Session(self.engine) as s: return [_entry(r) for r in s.scalars(q)]
 
+PAGE_LIMIT = 500  # the most entries one page holds
+
+def _cursor(row: Entry) -> str:
+    "The opaque cursor of the entries after `row`: urlsafe base64 of its (recorded_at, id), the order's key."
+    return base64.urlsafe_b64encode(json.dumps([row.recorded_at.isoformat(), row.id]).encode()).decode().rstrip('=')
+
+def _after(cursor: str) -> tuple[dt.datetime, int]:
+    "The (recorded_at, id) a cursor holds; a `BadCursor` for anything `_cursor` did not write."
+    try:
+        when, entry_id = json.loads(base64.urlsafe_b64decode(cursor + '=' * (-len(cursor) % 4)))
+        if type(entry_id) is int: return dt.datetime.fromisoformat(when), entry_id
+    except (binascii.Error, ValueError, TypeError): pass  # JSON and Unicode errors are ValueErrors
+    raise BadCursor(f"Page cursor {cursor!r} is not one this journal wrote: pass the `next` of the previous page, or none for the first.")
+
+@patch_method
+def page(self: Journal,
+         person: str, # whose journal
+         start: str|dt.date|None = None, # first day (inclusive)
+         end: str|dt.date|None = None, # last day (inclusive)
+         emotion: str|None = None, # as in `entries`
+         min_valence: float|None = None, # valence bounds (inclusive)
+         max_valence: float|None = None,
+         limit: int = 50, # entries per page, 1 to `PAGE_LIMIT`
+         cursor: str|None = None, # the previous page's `next`; None: the first page
+        ) -> tuple[list[EntryAnalysis], str|None]:
+    "One page of `entries` (same filters, same order) and the cursor of the next page (None after the last)."
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_LIMIT:
+        raise SamoError(f"limit {limit!r}: give 1 to {PAGE_LIMIT} entries per page.")
+    q = _query(person, start, end, emotion, min_valence, max_valence)
+    if cursor is not None:  # keyset: the rows after the cursor's, so inserts and deletes elsewhere never shift a page
+        when, last = _after(cursor)
+        q = q.where(or_(Entry.recorded_at > when, and_(Entry.recorded_at == when, Entry.id > last)))
+    with Session(self.engine) as s: rows = list(s.scalars(q.limit(limit + 1)))
+    return [_entry(r) for r in rows[:limit]], _cursor(rows[limit - 1]) if len(rows) > limit else None
+
 @patch_method
 def delete(self: Journal, person: str, # whose journal
            entry_id: int, # the entry to remove
@@ -399,297 +493,3 @@ def delete(self: Journal, person: str, # whose journal
         audio = row.audio_path
         s.delete(row)
     if audio and self.audio_dir: (self.audio_dir/audio).unlink(missing_ok=True)
-
-# %% ../nbs/10a_store.ipynb #637f449e
-FREQS = {'D': 'day', 'W': 'week', 'M': 'month'}
-EKMAN_COLORS = {'anger': 'tab:red', 'disgust': 'tab:olive', 'fear': 'tab:purple', 'joy': 'gold',
-                'sadness': 'tab:blue', 'surprise': 'tab:orange', NEUTRAL: 'lightgrey'}
-
-def period_frame(timeline: pd.DataFrame, # from `timeline_frame`
-                 freq: str = 'W', # 'D' day, 'W' week (from Monday) or 'M' month
-                ) -> pd.DataFrame:
-    "Entry counts and mean scores per period of a `timeline_frame`, and each period's dominant Ekman group (neutral aside)."
-    if freq not in FREQS: raise SamoError(f"freq {freq!r}: use D (day), W (week) or M (month).")
-    numeric = [c for c in timeline if c == 'valence' or c.startswith(('ekman_', 'sentiment_'))]
-    if timeline.empty: return pd.DataFrame(columns=['period', 'entries', *numeric, 'dominant'])
-    period = timeline.date.dt.to_period(freq).dt.start_time.rename('period')
-    out = timeline.groupby(period).agg(entries=('id', 'size'), **{c: (c, 'mean') for c in numeric}).reset_index()
-    emotions = [c for c in numeric if c.startswith('ekman_') and c != f'ekman_{NEUTRAL}']
-    out['dominant'] = out[emotions].idxmax(axis=1).str.removeprefix('ekman_')
-    return out
-
-@patch_method
-def timeline(self: Journal,
-             person: str, # whose journal
-             freq: str = 'W', # 'D', 'W' (weeks from Monday) or 'M'
-             start: str|dt.date|None = None, # first day (inclusive)
-             end: str|dt.date|None = None, # last day (inclusive)
-            ) -> pd.DataFrame:
-    "A person's entries per period: count, mean valence and roll-ups, dominant emotion."
-    if freq not in FREQS: raise SamoError(f"freq {freq!r}: use D (day), W (week) or M (month).")
-    return period_frame(timeline_frame(self.entries(person, start, end)), freq)
-
-@patch_method
-def plot_timeline(self: Journal,
-                  person: str, # whose journal
-                  start: str|dt.date|None = None, # first day (inclusive)
-                  end: str|dt.date|None = None, # last day (inclusive)
-                  window_days: int = 7, # the rolling mean's window
-                  title: str|None = None, # figure title; None: the person and the dates
-                 ):
-    "Valence per entry with a rolling mean, over weekly bands coloured by each week's dominant emotion."
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Patch
-    tl = timeline_frame(self.entries(person, start, end))
-    if tl.empty: raise SamoError(f"{person!r} has no entries to plot{' in those dates' if start or end else ''}.")
-    weeks = period_frame(tl, 'W')
-    fig, ax = plt.subplots(figsize=(11, 4))
-    week = pd.Timedelta(days=7)
-    for _, w in weeks.iterrows():
-        ax.axvspan(w.period, w.period + week, color=EKMAN_COLORS[w.dominant], alpha=0.18, lw=0)
-        ax.hlines(w.valence, w.period, w.period + week, color='k', lw=1.5, alpha=0.6)
-        ax.text(w.period + week / 2, 1.02, w.dominant, ha='center', va='bottom', fontsize=8, rotation=0)
-    daily = tl.groupby('date').valence.mean()
-    rolling = daily.rolling(f'{window_days}D').mean()
-    ax.axhline(0, color='grey', lw=0.8)
-    ax.scatter(tl.date, tl.valence, s=24, c=tl.valence, cmap='RdYlGn', vmin=-1, vmax=1, edgecolors='k', linewidths=0.3, zorder=3)
-    ax.plot(rolling.index, rolling.values, color='k', lw=2, label=f'{window_days}-day mean')
-    ax.set(ylim=(-1.05, 1.15), ylabel='valence', xlim=(weeks.period.min(), weeks.period.max() + week),
-           title=title or f"{person}: {len(tl)} entries, {tl.date.min().date()} to {tl.date.max().date()}")
-    handles = [plt.Line2D([], [], color='k', lw=2, label=f'{window_days}-day mean'),
-               plt.Line2D([], [], color='k', lw=1.5, alpha=0.6, label='weekly mean')]
-    handles += [Patch(color=EKMAN_COLORS[g], alpha=0.4, label=g) for g in dict.fromkeys(weeks.dominant)]
-    ax.legend(handles=handles, fontsize=8, loc='lower left', ncol=len(handles))
-    fig.autofmt_xdate(); fig.tight_layout()
-    return fig
-
-# %% ../nbs/10a_store.ipynb #d9a84570
-@patch_method
-def similar(self: Journal,
-            person: str, # whose journal
-            text: str|None = None, # find entries like this text ...
-            entry_id: int|None = None, # ... or like this entry of theirs (excluded from the results)
-            k: int = 5, # at most this many
-           ) -> list[dict]:
-    "A person's entries most similar to a text or to one of their entries: id, date, similarity, summary."
-    person = _person(person)
-    if (text is None) == (entry_id is None): raise SamoError("Give a text or an entry id to find similar entries (not both).")
-    if entry_id is not None: query = self.get(person, entry_id).embedding
-    else:
-        query = analyze_entry(text=text, detector=self.emotion_model()[0]).embedding
-        if query is None: raise SamoError("The text is empty: give some words to find similar entries.")
-    with Session(self.engine) as s:
-        rows = s.execute(select(Entry.id, Entry.embedding).where(Entry.person == person, Entry.embedding.is_not(None))).all()
-        rows = [r for r in rows if r.id != entry_id]
-        if not rows: return []
-        emb = np.stack([np.frombuffer(r.embedding, np.float32) for r in rows])
-        sims = emb @ np.asarray(query, np.float32)
-        best = np.argsort(-sims, kind='stable')[:k]
-        found = {r.id: r for r in s.scalars(select(Entry).where(Entry.id.in_([rows[i].id for i in best])))}
-        return [{'id': rows[i].id, 'date': found[rows[i].id].day.isoformat(), 'similarity': round(float(sims[i]), 3),
-                 'summary': found[rows[i].id].analysis.get('summary'), 'transcript': found[rows[i].id].transcript} for i in best]
-
-# %% ../nbs/10a_store.ipynb #c67ae85c
-def valence_change_points(valence: list[float]|np.ndarray, # entry valences, in time order
-                          penalty: float = 3.0, # higher: fewer change points
-                          min_size: int = 3, # fewest entries between two change points
-                         ) -> list[int]:
-    "Indices where the mean valence changes (PELT with least squares, `ruptures`); a noise-scaled BIC-like penalty."
-    import ruptures as rpt
-    v = np.asarray(valence, dtype=float)
-    if len(v) < 2 * min_size: return []
-    noise = max(np.median(np.abs(np.diff(v))) / (0.6745 * np.sqrt(2)), 0.05)  # robust sigma of the noise
-    breaks = rpt.Pelt(model='l2', min_size=min_size, jump=1).fit(v.reshape(-1, 1)).predict(pen=penalty * noise**2 * np.log(len(v)))
-    return [int(b) for b in breaks[:-1]]  # ruptures ends the list with len(v)
-
-def low_streak(valence: list[float]|np.ndarray, # entry valences, in time order
-               threshold: float = -0.2, # below this an entry is low
-               n: int = 3, # this many low entries in a row raise the flag
-              ) -> dict:
-    "The current and longest runs of low entries, and `flag`: whether the latest `n` or more in a row are low."
-    current = longest = 0
-    for x in valence:
-        current = current + 1 if x < threshold else 0
-        longest = max(longest, current)
-    return {'flag': current >= n, 'current': current, 'longest': longest, 'threshold': threshold, 'n': n}
-
-# %% ../nbs/10a_store.ipynb #f03b18ee
-WEEKDAYS = ('Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday', 'Sunday')
-
-@patch_method
-def insights(self: Journal,
-             person: str, # whose journal
-             start: str|dt.date|None = None, # first day (inclusive)
-             end: str|dt.date|None = None, # last day (inclusive)
-             top: int = 5, # frequent emotions kept
-             shift_threshold: float = 0.5, # valence change that makes a notable shift
-             change_penalty: float = 3.0, # change points: higher, fewer
-             low_valence: float = -0.2, # an entry below this valence is low ...
-             low_streak_entries: int = 3, # ... and this many in a row raise the low-streak flag
-            ) -> dict:
-    "Frequent emotions, notable shifts, weekday pattern, valence change points and the low-streak flag of a person's journal."
-    found = self.entries(person, start, end)
-    tl = timeline_frame(found)
-    out = {'person': _person(person), 'entries': len(tl)}
-    if tl.empty: return out | {'frequent': [], 'shifts': [], 'weekdays': [], 'change_points': [],
-                               'low_streak': low_streak([], low_valence, low_streak_entries)}
-    weekly = period_frame(tl, 'W').rename(columns={'period': 'week'})
-    by_day = tl.groupby(tl.date.dt.day_of_week).valence.agg(['size', 'mean'])
-    v = tl.valence.to_numpy()
-    cuts = valence_change_points(v, change_penalty)
-    bounds = [0, *cuts, len(v)]
-    changes = [{'id': tl.id.iloc[c], 'date': str(tl.date.iloc[c].date()), 'valence_before': round(float(v[a:c].mean()), 3),
-                'valence_after': round(float(v[c:b].mean()), 3)} for a, c, b in zip(bounds, bounds[1:], bounds[2:])]
-    streak = low_streak(v, low_valence, low_streak_entries)
-    if streak['current']: streak['since'] = str(tl.date.iloc[len(v) - streak['current']].date())
-    out |= {'first': str(tl.date.min().date()), 'last': str(tl.date.max().date()), 'valence': round(float(v.mean()), 3),
-            'frequent': frequent_emotions(found, top).to_dict('records'), 'shifts': notable_shifts(tl, weekly, shift_threshold),
-            'weekdays': [{'weekday': WEEKDAYS[d], 'entries': int(r['size']), 'valence': round(float(r['mean']), 3)} for d, r in by_day.iterrows()],
-            'change_points': changes, 'low_streak': streak}
-    return jsonable(out)
-
-@patch_method
-def analyze(self: Journal, person: str, # whose journal
-            start: str|dt.date|None = None, # first day (inclusive)
-            end: str|dt.date|None = None, # last day (inclusive)
-            **options, # passed on to `analyze_journal` (similar_k, min_similarity, shift_threshold)
-           ) -> JournalAnalysis:
-    "`analyze_journal` over a person's stored entries: the stateless journal view, nothing re-analysed."
-    found = self.entries(person, start, end)
-    if not found: raise SamoError(f"{person!r} has no entries{' in those dates' if start or end else ''}.")
-    return analyze_journal(found, **options)
-
-# %% ../nbs/10a_store.ipynb #49f2ea1d
-def _export_row(row: Entry) -> dict:
-    "The flat CSV record of an entry."
-    a, emo = row.analysis, row.analysis.get('emotions') or {}
-    return {'id': row.id, 'person': row.person, 'date': row.day.isoformat(), 'recorded_at': row.recorded_at.isoformat(),
-            'source_kind': row.source_kind, 'source': row.source, 'duration_s': row.duration_s, 'transcript': row.transcript,
-            'summary': a.get('summary'), 'labels': ', '.join(emo.get('labels', [])), 'valence': row.valence, 'dominant': row.dominant,
-            'arc': (a.get('arc') or {}).get('shape'), **{f'ekman_{k}': v for k, v in emo.get('ekman', {}).items()},
-            **{f'sentiment_{k}': v for k, v in emo.get('sentiment', {}).items()},
-            'model_name': row.model_name, 'model_hash': row.model_hash, 'content_hash': row.content_hash}
-
-@patch_method
-def export(self: Journal,
-           person: str, # whose journal
-           format: str = 'csv', # 'csv' (flat columns) or 'jsonl' (the full analysis per line)
-           path: str|Path|None = None, # file to write; None: only return the text
-          ) -> str:
-    "A person's entries, one row each, as CSV or JSON lines (written to `path` when given)."
-    if format not in ('csv', 'jsonl'): raise SamoError(f"format {format!r}: use csv or jsonl.")
-    with Session(self.engine) as s:
-        rows = list(s.scalars(_query(person)))
-        if format == 'csv': text = pd.DataFrame([_export_row(r) for r in rows], columns=list(_export_row(rows[0])) if rows else ['id']).to_csv(index=False)
-        else: text = ''.join(json.dumps({**{k: v for k, v in _export_row(r).items() if not k.startswith(('ekman_', 'sentiment_'))},
-                                         'analysis': r.analysis}) + '\n' for r in rows)
-    if path: Path(path).write_text(text, encoding='utf-8')
-    return text
-
-@patch_method
-def reanalyse(self: Journal,
-              person: str, # whose journal
-              model_dir: str|Path, # the emotion model to re-score with
-              progress: bool = False, # show a progress bar
-             ) -> int:
-    "Re-score a person's stored transcripts with another model (no re-transcription), in one transaction; entries re-scored."
-    from tqdm.auto import tqdm
-    detector, model = load_detector(model_dir), model_fingerprint(model_dir)
-    options = {k: v for k, v in self.entry_options.items() if k == 'summarizer'}  # ASR options do not apply to a transcript
-    with Session(self.engine) as s, s.begin():
-        rows = list(s.scalars(_query(person)))
-        for row in tqdm(rows, desc='re-scoring', disable=not progress, leave=False):
-            old = _entry(row)
-            new = replace(analyze_entry(text=old.transcript, detector=detector, date=old.date, **options), source=old.source,
-                          duration_s=old.duration_s, asr=old.asr, segments=old.segments, reason=old.reason)
-            for sentence, (a, b) in zip(new.sentences, sentence_times([x['text'] for x in new.sentences], old.segments)):
-                sentence['start'], sentence['end'] = a, b
-            _fill(row, new, model)
-    return len(rows)
-
-# %% ../nbs/10a_store.ipynb #d8634b8f
-def postgres_bin_dir() -> Path|None:
-    "The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`): on PATH, else Debian's newest; None if absent."
-    on_path = shutil.which('pg_ctl')
-    if on_path and shutil.which('initdb'): return Path(on_path).parent
-    found = sorted(Path('/usr/lib/postgresql').glob('*/bin/pg_ctl'), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
-    return found[-1].parent if found else None
-
-def _free_port() -> int:
-    "A TCP port free on the loopback interface now."
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
-
-@contextlib.contextmanager
-def temporary_postgres(durable: bool = True, # False: no fsync (faster tests; a crash loses data)
-                       bin_dir: str|Path|None = None, # PostgreSQL's programs; None: `postgres_bin_dir()`
-                      ) -> Iterator[str]:
-    "A throwaway PostgreSQL server on a free loopback port (as the `postgres` user when root); yields its URL."
-    bin_dir = Path(bin_dir) if bin_dir else postgres_bin_dir()
-    if bin_dir is None: raise SamoError("PostgreSQL server programs (initdb, pg_ctl) not found: apt-get install postgresql.")
-    as_user = []
-    if os.geteuid() == 0:  # PostgreSQL will not run as root
-        if not shutil.which('runuser'): raise SamoError("Running as root without runuser: cannot start PostgreSQL as the postgres user.")
-        as_user = ['runuser', '-u', 'postgres', '--']
-    folder, port = Path(tempfile.mkdtemp(prefix='samo-pg-')), _free_port()
-    if as_user:
-        try: shutil.chown(folder, 'postgres', 'postgres')
-        except LookupError: raise SamoError("No postgres user to run PostgreSQL as (apt-get install postgresql creates it).") from None
-    def run(program, *args):
-        done = subprocess.run([*as_user, str(bin_dir/program), *map(str, args)], capture_output=True, text=True, timeout=120)
-        if done.returncode: raise SamoError(f"{program} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1" + ('' if durable else ' -c fsync=off -c synchronous_commit=off')
-    started = False
-    try:
-        run('initdb', '-D', folder/'data', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', *([] if durable else ['--no-sync']))
-        run('pg_ctl', '-D', folder/'data', '-l', folder/'server.log', '-w', '-o', options, 'start'); started = True
-        yield f'postgresql+psycopg://postgres@127.0.0.1:{port}/postgres'
-    finally:
-        if started: run('pg_ctl', '-D', folder/'data', '-m', 'fast', '-w', 'stop')
-        shutil.rmtree(folder, ignore_errors=True)
-
-# %% ../nbs/10a_store.ipynb #a21e1d1b
-def _database_bytes(engine: Engine) -> int:
-    "The size of a database on disk: SQLite's file after a WAL checkpoint, or PostgreSQL's `pg_database_size`."
-    with engine.connect() as c:
-        if engine.dialect.name == 'sqlite':
-            c.exec_driver_sql('PRAGMA wal_checkpoint(TRUNCATE)')
-            return Path(engine.url.database).stat().st_size
-        return int(c.exec_driver_sql('SELECT pg_database_size(current_database())').scalar())
-
-def store_benchmark(url: str, # a fresh database
-                    template: EntryAnalysis, # one real analysis, varied into the stand-ins
-                    entries: int = 10_000, # entries written
-                    people: int = 100, # spread over this many people
-                    queries: int = 50, # timed reads per operation
-                    days: int = 365, # entries spread over this many days
-                    seed: int = 0,
-                    progress: bool = True, # show progress bars
-                   ) -> dict:
-    "p50 / p95 milliseconds of the store's add, entries, timeline, similar, insights and export, and bytes per 1,000 entries."
-    from tqdm.auto import tqdm
-    rng = np.random.default_rng(seed)
-    journal, model = Journal(url), ('stand-in', '0' * 16)
-    first = dt.date(2026, 1, 1)
-    timings = {op: [] for op in ('add', 'entries', 'timeline', 'similar', 'insights', 'export')}
-    ids = {}
-    for i in tqdm(range(entries), desc='add', disable=not progress):
-        person, day = f'person{i % people:03d}', first + dt.timedelta(days=int(rng.integers(days)))
-        e = stand_in(template, i, day, rng)
-        t = time.perf_counter()
-        stored, _ = journal.add_analysis(person, e, model=model)
-        timings['add'].append(time.perf_counter() - t)
-        ids.setdefault(person, []).append(stored.id)
-    reads = {'entries': lambda p: journal.entries(p), 'timeline': lambda p: journal.timeline(p, 'W'),
-             'similar': lambda p: journal.similar(p, entry_id=int(rng.choice(ids[p]))), 'insights': lambda p: journal.insights(p),
-             'export': lambda p: journal.export(p, 'csv')}
-    for _ in tqdm(range(queries), desc='reads', disable=not progress):
-        person = f'person{int(rng.integers(people)):03d}'
-        for op, read in reads.items():
-            t = time.perf_counter(); read(person); timings[op].append(time.perf_counter() - t)
-    size = _database_bytes(journal.engine)
-    journal.engine.dispose()
-    return {'backend': journal.engine.dialect.name, 'entries': entries, 'people': people,
-            'ms': {op: {'p50': round(float(np.percentile(ts, 50)) * 1e3, 2), 'p95': round(float(np.percentile(ts, 95)) * 1e3, 2)}
-                   for op, ts in timings.items()},
-            'mb_per_1000_entries': round(size / entries * 1000 / 2**20, 2)}

@@ -4,8 +4,9 @@
 
 # %% ../nbs/03b_testing.ipynb #7d1f9e39
 from __future__ import annotations
-import hashlib, io, json, random, shutil, tempfile, time, wave
+import contextlib, hashlib, io, json, os, random, shutil, socket, subprocess, tempfile, time, wave
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
@@ -14,7 +15,8 @@ from .core import (ID2LABEL, LABEL2ID, LABELS, NUM_LABELS, TOKENIZER_FILE, group
 
 # %% auto #0
 __all__ = ['TINY_WORDS', 'TINY_TRAINING', 'make_tiny_encoder', 'tiny_goemotions', 'smoke_model', 'stage_inputs', 'tiny_model',
-           'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav', 'StubDetector', 'stub_analyzer']
+           'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav', 'StubDetector', 'stub_analyzer', 'postgres_bin_dir',
+           'temporary_postgres']
 
 # %% ../nbs/03b_testing.ipynb #ee3564c5
 TINY_WORDS = ('i am so happy sad angry love hate this that it is was not very really the a and but you '
@@ -187,3 +189,45 @@ def stub_analyzer(text: str|None = None, audio: np.ndarray|None = None) -> dict:
     if text is not None and 'fail' in text: raise SamoError('cannot analyse this')
     return {'transcript': text if audio is None else f'{len(audio) / 16_000:.1f} s of audio',  # 16 kHz, as decode_audio gives
             'emotions': StubDetector().predict(text or 'audio')}
+
+# %% ../nbs/03b_testing.ipynb #acfcf368
+def postgres_bin_dir() -> Path|None:
+    "The folder of PostgreSQL's server programs (`initdb`, `pg_ctl`): on PATH, else Debian's newest; None if absent."
+    on_path = shutil.which('pg_ctl')
+    if on_path and shutil.which('initdb'): return Path(on_path).parent
+    found = sorted(Path('/usr/lib/postgresql').glob('*/bin/pg_ctl'), key=lambda p: int(p.parts[-3]) if p.parts[-3].isdigit() else 0)
+    return found[-1].parent if found else None
+
+def _free_port() -> int:
+    "A TCP port free on the loopback interface now."
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
+
+@contextlib.contextmanager
+def temporary_postgres(durable: bool = True, # False: no fsync (faster tests; a crash loses data)
+                       bin_dir: str|Path|None = None, # PostgreSQL's programs; None: `postgres_bin_dir()`
+                      ) -> Iterator[str]:
+    "A throwaway PostgreSQL server on a free loopback port (as the `postgres` user when root); yields its URL."
+    bin_dir = Path(bin_dir) if bin_dir else postgres_bin_dir()
+    if bin_dir is None: raise SamoError("PostgreSQL server programs (initdb, pg_ctl) not found: apt-get install postgresql.")
+    as_user = []
+    if os.geteuid() == 0:  # PostgreSQL will not run as root
+        if not shutil.which('runuser'): raise SamoError("Running as root without runuser: cannot start PostgreSQL as the postgres user.")
+        as_user = ['runuser', '-u', 'postgres', '--']
+    folder, port = Path(tempfile.mkdtemp(prefix='samo-pg-')), _free_port()
+    if as_user:
+        try: shutil.chown(folder, 'postgres', 'postgres')
+        except LookupError: raise SamoError("No postgres user to run PostgreSQL as (apt-get install postgresql creates it).") from None
+    def run(program, *args):
+        try: done = subprocess.run([*as_user, str(bin_dir/program), *map(str, args)], capture_output=True, text=True, timeout=120)
+        except FileNotFoundError: raise SamoError(f"{bin_dir/program} not found: give bin_dir, the folder of initdb and pg_ctl.") from None
+        if done.returncode: raise SamoError(f"{program} failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1" + ('' if durable else ' -c fsync=off -c synchronous_commit=off')
+    started = False
+    try:
+        run('initdb', '-D', folder/'data', '-U', 'postgres', '--auth=trust', '-E', 'UTF8', *([] if durable else ['--no-sync']))
+        run('pg_ctl', '-D', folder/'data', '-l', folder/'server.log', '-w', '-o', options, 'start'); started = True
+        yield f'postgresql+psycopg://postgres@127.0.0.1:{port}/postgres'
+    finally:
+        if started: run('pg_ctl', '-D', folder/'data', '-m', 'fast', '-w', 'stop')
+        shutil.rmtree(folder, ignore_errors=True)

@@ -13,7 +13,7 @@ def model(tmp_path_factory):
 @pytest.fixture(scope='session')
 def postgres_server():
     "A throwaway PostgreSQL server for the session (run as the postgres user when root); skipped, saying why, without one."
-    from samo_nb.store import postgres_bin_dir, temporary_postgres
+    from samo_nb.testing import postgres_bin_dir, temporary_postgres
     if postgres_bin_dir() is None:
         pytest.skip('PostgreSQL tests skipped: no PostgreSQL server programs (initdb, pg_ctl); apt-get install postgresql')
     with temporary_postgres(durable=False) as url: yield url
