@@ -6,12 +6,14 @@
 from __future__ import annotations
 from collections.abc import Mapping
 
+import threading
+
 import numpy as np
 
 from .core import LABELS, NUM_LABELS, SamoError
 
 # %% auto #0
-__all__ = ['PSI_WATCH', 'PSI_ALERT', 'PSI_FLOOR', 'label_vector', 'prediction_drift', 'drift_level']
+__all__ = ['PSI_WATCH', 'PSI_ALERT', 'PSI_FLOOR', 'label_vector', 'prediction_drift', 'drift_level', 'DriftMonitor']
 
 # %% ../nbs/05b_drift.ipynb #9015a018
 def label_vector(values: Mapping|np.ndarray|list, # {label: count or rate}, a `dev_label_rates` record, or 28 numbers
@@ -47,3 +49,33 @@ def drift_level(psi: float) -> str:
     "'stable' (PSI below 0.1), 'watch' (0.1 to 0.25), 'alert' (above 0.25), or 'unknown' (NaN: nothing observed)."
     if not psi == psi: return 'unknown'
     return 'stable' if psi < PSI_WATCH else 'watch' if psi <= PSI_ALERT else 'alert'
+
+# %% ../nbs/05b_drift.ipynb #e0e4fae9
+class DriftMonitor:
+    "Running label firings and top scores of what one model scored, against its `dev_label_rates`."
+    def __init__(self, reference: Mapping|None, # the model's `dev_label_rates`; None: drift is unknown (NaN)
+                 thresholds=None, # the model's per-label thresholds (28); None: 0.5 each
+                ):
+        self.reference = reference
+        self.thresholds = np.full(NUM_LABELS, 0.5) if thresholds is None else label_vector(thresholds, 'thresholds')
+        self.counts, self.texts, self.top_sum = np.zeros(NUM_LABELS), 0, 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, scores: list[Mapping], # per scored text, its {label: score} (all 28)
+               ):
+        "Count each text's labels over the model's thresholds and its top score."
+        if not scores: return
+        p = np.array([label_vector(s, 'scores') for s in scores])
+        with self._lock:
+            self.counts += (p >= self.thresholds).sum(0)
+            self.texts, self.top_sum = self.texts + len(p), self.top_sum + float(p.max(1).sum())
+
+    def drift(self) -> float:
+        "PSI of the firings so far against the reference; NaN without a reference or before any firing."
+        if self.reference is None: return float('nan')
+        with self._lock: counts = self.counts.copy()
+        return prediction_drift(counts, self.reference)
+
+    def mean_top_score(self) -> float:
+        "The mean top score of the texts so far (dev's is `reference['mean_top_score']`); NaN before any."
+        with self._lock: return self.top_sum / self.texts if self.texts else float('nan')

@@ -4,7 +4,8 @@
 
 # %% auto #0
 __all__ = ['LATENCY_BUCKETS', 'log', 'LOG_FIELDS', 'REQUEST_ID', 'TokenBuckets', 'Metrics', 'JsonFormatter', 'configure_logging',
-           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'ServiceState', 'media_type', 'Guard']
+           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'keep_top', 'dev_reference', 'ServiceState',
+           'media_type', 'Guard']
 
 # %% ../nbs/10e_serve_middleware.ipynb #7439df19
 import asyncio, hmac, json, logging, re, shutil, sys, threading, time, traceback, uuid
@@ -16,6 +17,9 @@ from typing import Callable
 from fastapi import Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from .core import SAMO_JSON
+from .drift import DriftMonitor
+from .modeldir import ModelDir
 from .serve_schemas import ApiError, error_response
 from .serve_settings import SINGLE_PERSON, ServeSettings, key_id
 
@@ -60,6 +64,18 @@ class Metrics:
                                buckets=(1, 2, 4, 8, 16, 32, 64, 128), registry=r)
         self.rate_limited = Counter('samo_rate_limited', 'Requests refused by the rate limit', registry=r)
         self.ready = Gauge('samo_model_ready', '1 once the emotion model is loaded', registry=r)
+        self.drift = Gauge('samo_prediction_drift', 'PSI of the label shares predicted since start against those on dev at '
+                           'calibration: under 0.1 stable, 0.1-0.25 watch, over 0.25 alert; NaN before any label fires '
+                           'or for a model without dev_label_rates', ['model'], registry=r)
+        self.top_score = Gauge('samo_prediction_mean_top_score', 'Mean top label score of the texts scored since start '
+                               "(dev's is dev_label_rates.mean_top_score in samo.json)", ['model'], registry=r)
+
+    def watch(self, model: str, # the model's name, the `model` label
+              monitor: DriftMonitor, # its running counts
+             ):
+        "Report `monitor`'s drift and mean top score for `model`, computed at each scrape."
+        self.drift.labels(model=model).set_function(monitor.drift)
+        self.top_score.labels(model=model).set_function(monitor.mean_top_score)
 
     def render(self) -> tuple[bytes, str]:
         "The exposition text and its content type."
@@ -210,6 +226,20 @@ class Serialized:
         return locked
 
 # %% ../nbs/10e_serve_middleware.ipynb #f711e546
+def keep_top(result: dict, # one text's result, its scores highest first
+             top_k: int|None, # how many scores to keep; None: all
+            ) -> dict:
+    "`result` with only its `top_k` highest scores, in its windows too; its labels are not cut."
+    if top_k is None: return result
+    def cut(scores: dict) -> dict: return dict(list(scores.items())[:top_k])
+    kept = {**result, 'scores': cut(result['scores'])}
+    if 'windows' in result: kept['windows'] = [{**w, 'scores': cut(w['scores'])} for w in result['windows']]
+    return kept
+
+def dev_reference(model_dir) -> dict|None:
+    "The `dev_label_rates` of a model directory; None for anything else (a stand-in, a model calibrated before them)."
+    return ModelDir.of(model_dir).dev_label_rates if model_dir and (Path(model_dir)/SAMO_JSON).is_file() else None
+
 class ServiceState:
     "What one app instance holds; `load` fills in the detector."
     def __init__(self, cfg: ServeSettings, # limits, keys, model
@@ -230,6 +260,7 @@ class ServiceState:
         self.routes: set[str] = set()  # the app's route paths, for metric labels
         self.journal_pending = 0  # touched on the event loop only
         self.asr_used = False  # Whisper loads on the first audio upload
+        self.drift: DriftMonitor|None = None  # set with the detector
         if detector is not None: self._loaded(detector)
 
     def accept(self, path: str, # a POST route
@@ -249,6 +280,8 @@ class ServiceState:
         where = getattr(detector, 'model_dir', None) or getattr(getattr(detector, 'runtime', None), 'model_dir', None)
         # clients see the model's folder name (models/latest resolved), not where it lives on the server
         self.model_name = Path(where or self.cfg.model_dir or 'models/latest').resolve().name
+        self.drift = DriftMonitor(dev_reference(where), getattr(detector, 'thresholds', None))
+        self.metrics.watch(self.model_name, self.drift)
         self.metrics.ready.set(1)
 
     def load(self):
@@ -274,7 +307,9 @@ class ServiceState:
         finally: self.journal_pending -= 1
 
     def _predict(self, texts, top_k, threshold):
-        return self.detector.predict(texts, top_k=top_k, threshold=threshold)
+        results = self.detector.predict(texts, threshold=threshold)  # all 28 scores: the drift counts need them
+        self.drift.observe([r['scores'] for r in results])
+        return [keep_top(r, top_k) for r in results]
 
     def require_ready(self):
         "503 until the detector is loaded (saying why, if it failed)."
