@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .core import SamoError, resolve_model_dir
+from .core import SamoError, require, resolve_model_dir
 from .batch import (ScoreSummary, TableWriter, _write_rejects, check_top_k, count_rows, input_files, reject_reason,
                            rejects_path, score_batch)
 
@@ -19,12 +19,9 @@ __all__ = ['import_ray', 'pack_model', 'unpack_model', 'RayScorer', 'score_ray',
 
 # %% ../nbs/07d_ray.ipynb #168ccdf2
 def import_ray():
-    "The `ray` module, or a `SamoError` naming the extra that installs it."
-    try:
-        import ray, ray.data
-        return ray
-    except ImportError:
-        raise SamoError("Ray is not installed: pip install 'samo-nb[ray]' (or pip install 'ray[data]').") from None
+    "The `ray` module (with Ray Data), or a `SamoError` naming the extra that installs it."
+    require('ray.data', 'ray')
+    return require('ray', 'ray')
 
 def pack_model(model_dir: str|Path) -> bytes:
     "The model directory as an uncompressed tar archive in memory (links followed), to ship to Ray workers."

@@ -16,7 +16,7 @@ from .core import (SAMO_JSON, STAGE_METRICS, SamoError, git_commit, models_dir, 
 # %% auto #0
 __all__ = ['STAGE_NAME', 'load_profile', 'parse_overrides', 'is_stage', 'find_stages', 'make_notebook', 'make_toy_pipeline',
            'declared_parameters', 'notebook_parameters', 'stage_parameters', 'StageFailed', 'point_latest',
-           'register_model', 'publish_run', 'pin_data_dir', 'pin_dir_overrides', 'run_pipeline']
+           'register_model', 'publish_run', 'pin_data_dir', 'pin_dir_overrides', 'model_stage', 'run_pipeline']
 
 # %% ../nbs/00a_runner.ipynb #c288a30e
 def load_profile(profile: str|Path) -> dict:
@@ -184,6 +184,10 @@ def pin_dir_overrides(overrides: dict) -> dict:
     "`overrides` with relative `*_dir` folders made absolute from the caller's directory, for the same reason."
     return {k: _pinned(v) if k.endswith('_dir') and isinstance(v, str) else v for k, v in overrides.items()}
 
+def model_stage(nbs: Path) -> str|None:
+    "The stage that writes a run's model: the first declaring `model_dir` (04_train); the later ones read it."
+    return next((s.stem for s in find_stages(nbs) if 'model_dir' in declared_parameters(s)), None)
+
 def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only: str|list|None = None,
                  nbs: str|Path|None = None, reports: str|Path|None = None, models: str|Path|None = None,
                  progress: bool = True) -> Path:
@@ -198,7 +202,8 @@ def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only:
     started = datetime.now(timezone.utc)
     run_dir = _new_run_dir(reports, f"{started:%Y%m%d-%H%M%S}-{spec['name']}")
     models = Path(models or models_dir())
-    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name)
+    trains = model_stage(nbs) in {s.stem for s in stages}  # else the stages read the model they are given (or their default)
+    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name if trains else None)
     record = {'run_id': run_dir.name, 'profile': spec['name'], 'started': started.isoformat(timespec='seconds'),
               'git_commit': git_commit(), 'packages': package_versions(), 'parameters': params, 'notebooks': {}}
     point_latest(reports, run_dir)

@@ -96,8 +96,7 @@ def default_analyzer(state: ServiceState, # whose loaded detector the analysis s
         from samo_nb.journal import analyze_entry
         # analyze_entry reads a one-line string ending in .txt, .wav ... as a file path; a client's text must never
         # open a file on the server, and with a newline in it the string is always taken as the text itself
-        # TODO(tidy): analyze_entry(text=text) / (audio=audio) once main's analyze_entry takes them explicitly
-        return analyze_entry(audio if audio is not None else text + '\n', detector=state.detector).to_dict()
+        return analyze_entry(text=text, audio=audio, detector=state.detector).to_dict()  # one of them is None
     return analyze
 
 # %% ../nbs/11_serve.ipynb #1feda76a
