@@ -7,17 +7,13 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 
-from .core import SamoError, resolve_model_dir
+from .core import SamoError, given, resolve_model_dir
+from .journal_cli import JOURNAL_ACTIONS, journal_store_parser
 
 # %% auto #0
-__all__ = ['LAST_TRAINING_STAGE', 'DISTILL_STAGE', 'JOURNAL_ACTIONS', 'given', 'cmd_run', 'cmd_data', 'is_training_stage',
-           'cmd_train', 'cmd_distill', 'cmd_eval', 'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve',
-           'cmd_transcribe', 'cmd_journal', 'cmd_journal_store', 'journal_store_parser', 'build_parser', 'main']
-
-# %% ../nbs/99_cli.ipynb #11522382
-def given(**options) -> dict:
-    "The options set on the command line: those left at None are not passed, so the library's defaults apply."
-    return {k: v for k, v in options.items() if v is not None}
+__all__ = ['LAST_TRAINING_STAGE', 'DISTILL_STAGE', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_distill',
+           'cmd_eval', 'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve', 'cmd_transcribe',
+           'cmd_journal', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
 def cmd_run(args) -> int:
@@ -198,144 +194,6 @@ def cmd_journal(args) -> int:
         print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
                              **given(backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer)))
     return 0
-
-# %% ../nbs/99_cli.ipynb #dbcdc3ee
-JOURNAL_ACTIONS = ('add', 'list', 'timeline', 'similar', 'insights', 'export', 'delete')
-
-def _entry_row(e) -> dict:
-    "What `samo journal list` shows of a stored entry."
-    from samo_nb.journal import dominant
-    emo = e.emotions or {}
-    return {'id': e.id, 'date': e.date, 'source': e.source, 'valence': emo.get('valence'),
-            'dominant': dominant(emo['ekman']) if emo else None, 'labels': emo.get('labels', []),
-            'summary': e.summary, 'transcript': e.transcript}
-
-def _entry_table(entries: list) -> str:
-    "Stored entries as a markdown table: id, date, valence, dominant group, labels, the summary's start."
-    from samo_nb.core import markdown_table
-    if not entries: return '(no entries)'
-    rows = [_entry_row(e) for e in entries]
-    return markdown_table(['id', 'date', 'valence', 'dominant', 'labels', 'summary'],
-                          [[r['id'], r['date'], '' if r['valence'] is None else f"{r['valence']:+.2f}", r['dominant'] or '',
-                            ', '.join(r['labels']), (r['summary'] or '')[:70]] for r in rows])
-
-def _insights_text(ins: dict) -> str:
-    "`Journal.insights` as a few lines for people."
-    if not ins['entries']: return f"{ins['person']}: no entries yet."
-    streak = ins['low_streak']
-    lines = [f"{ins['person']}: {ins['entries']} entries, {ins['first']} to {ins['last']}, mean valence {ins['valence']:+.2f}",
-             'Most frequent: ' + (', '.join(f"{f['label']} ({f['entries']})" for f in ins['frequent']) or 'none'),
-             'Weekdays: ' + ', '.join(f"{d['weekday'][:3]} {d['valence']:+.2f}" for d in ins['weekdays']),
-             'Change points: ' + ('; '.join(f"{c['date']} ({c['valence_before']:+.2f} -> {c['valence_after']:+.2f})"
-                                            for c in ins['change_points']) or 'none'),
-             'Notable shifts: ' + ('; '.join(f"{s['scale']} {s['from_date']} -> {s['to_date']} {s['valence_change']:+.2f}"
-                                             for s in ins['shifts'][:5]) or 'none')]
-    if streak['flag']: lines.append(f"Low streak: the last {streak['current']} entries (since {streak['since']}) are below "
-                                    f"valence {streak['threshold']:+.2f}. Be kind to yourself; talking to someone you trust can help.")
-    return '\n'.join(lines)
-
-def cmd_journal_store(args) -> int:
-    "The kept journal: add entries, then list, timeline, similar, insights, export or delete them."
-    import contextlib
-    from samo_nb.core import quiet_transformers
-    from samo_nb.memory import Journal  # the store with its views (timeline, similar, insights, export)
-    journal = Journal(model_dir=getattr(args, 'model', None), keep_audio=getattr(args, 'keep_audio', False), **given(url=args.db),
-                      **(given(backend=args.backend, asr_model=args.asr_model) if args.action == 'add' else {}))
-    try:
-        with quiet_transformers() if args.action in ('add', 'similar') else contextlib.nullcontext(): _journal_action(journal, args)
-    finally: journal.engine.dispose()
-    return 0
-
-def _journal_action(journal, args) -> None:
-    "Run one `samo journal ACTION` on an open journal and print its result."
-    show = lambda d: print(json.dumps(d, indent=2))
-    if args.action == 'add':
-        from samo_nb.journal import _DATE_IN_NAME, journal_files
-        path = Path(args.path)
-        if not path.exists(): raise SamoError(f"{path}: no such file or folder.")
-        if path.is_dir():
-            if args.date: raise SamoError("--date is for one file: the entries of a folder are dated by their names (else file times).")
-            items = journal_files(path)
-        else:
-            named = _DATE_IN_NAME.search(path.name)
-            items = [{'source': path, 'date': args.date or (named.group(1) if named else None)}]
-        stored, new = journal.add_many(args.person, items, progress=len(items) > 1 and not args.json)
-        if args.json: show({'added': new, 'entries': [_entry_row(e) for e in stored]})
-        else: print(_entry_table(stored) + f"\n\n{new} added, {len(stored) - new} already in {args.person}'s journal ({journal.url}).")
-    elif args.action == 'list':
-        found = journal.entries(args.person, args.start, args.end, args.emotion, args.min_valence, args.max_valence, args.limit,
-                                **given(offset=args.offset))
-        if args.json: show({'entries': [_entry_row(e) for e in found]})
-        else: print(_entry_table(found))
-    elif args.action == 'timeline':
-        frame = journal.timeline(args.person, start=args.start, end=args.end, **given(freq=args.freq))
-        if args.plot: journal.plot_timeline(args.person, args.start, args.end).savefig(args.plot, dpi=110, bbox_inches='tight')
-        if args.json: show({'timeline': json.loads(frame.to_json(orient='records', date_format='iso'))})
-        elif frame.empty: print('(no entries)')
-        else:
-            from samo_nb.core import markdown_table
-            print(markdown_table(['period', 'entries', 'valence', 'dominant'],
-                                 [[str(r.period.date()), r.entries, f'{r.valence:+.2f}', r.dominant] for _, r in frame.iterrows()]))
-    elif args.action == 'similar':
-        hits = journal.similar(args.person, text=args.text, entry_id=args.id, **given(k=args.k))
-        if args.json: show({'similar': hits})
-        else: print('\n'.join(f"{h['id']:>6}  {h['date']}  {h['similarity']:.2f}  {(h['summary'] or '')[:80]}" for h in hits) or '(no entries)')
-    elif args.action == 'insights':
-        ins = journal.insights(args.person, **given(low_valence=args.low_valence, low_streak_entries=args.low_streak))
-        show(ins) if args.json else print(_insights_text(ins))
-    elif args.action == 'export':
-        text = journal.export(args.person, path=args.out, **given(format=args.format))
-        if args.out: print(f"{journal.count(args.person)} entries written to {args.out}")
-        else: sys.stdout.write(text)
-    elif args.action == 'delete':
-        journal.delete(args.person, args.id)
-        show({'deleted': args.id}) if args.json else print(f"Deleted entry {args.id} from {args.person}'s journal.")
-
-def journal_store_parser() -> argparse.ArgumentParser:
-    "The parser of `samo journal ACTION` (the kept journal)."
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--db',
-                        help='database URL: sqlite:///FILE or postgresql://user@host/db (default: sqlite:///journal.db here)')
-    common.add_argument('--person', default='me', help="whose journal (default: me)")
-    common.add_argument('--json', action='store_true', help='print JSON')
-    dates = argparse.ArgumentParser(add_help=False)
-    dates.add_argument('--start', metavar='YYYY-MM-DD', help='first day (inclusive)')
-    dates.add_argument('--end', metavar='YYYY-MM-DD', help='last day (inclusive)')
-    parser = argparse.ArgumentParser(prog='samo journal', description='A journal kept in a database, per person.')
-    sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
-    add = sub.add_parser('add', parents=[common], help='analyse and store an entry or a folder of entries',
-                         description='Analyse an entry (audio, .txt, .md) or each entry of a folder and store it; '
-                                     'what is already stored for that day is not analysed again.')
-    add.add_argument('path', type=Path, metavar='FILE_OR_DIR')
-    add.add_argument('--date', metavar='YYYY-MM-DD', help="the entry's date (default: a date in its name, else today)")
-    add.add_argument('--model', help='emotion model directory (default: models/latest)')
-    add.add_argument('--backend', choices=['faster-whisper', 'openai-whisper'], help='ASR backend (default: faster-whisper)')
-    add.add_argument('--asr-model', help="Whisper model (default: tiny.en)")
-    add.add_argument('--keep-audio', action='store_true', help='keep the audio files beside the database')
-    ls = sub.add_parser('list', parents=[common, dates], help='the stored entries, filtered')
-    ls.add_argument('--emotion', help='only entries with this emotion (a label, or the dominant Ekman group)')
-    ls.add_argument('--min-valence', type=float, help='valence at least this')
-    ls.add_argument('--max-valence', type=float, help='valence at most this')
-    ls.add_argument('--limit', type=int, help='at most this many entries')
-    ls.add_argument('--offset', type=int, help='skip this many first (default: 0)')
-    tl = sub.add_parser('timeline', parents=[common, dates], help='entries, valence and dominant emotion per day, week or month')
-    tl.add_argument('--freq', choices=['D', 'W', 'M'], help='D, W (weeks from Monday) or M (default: W)')
-    tl.add_argument('--plot', type=Path, metavar='PNG', help='save the valence plot with weekly bands as this PNG')
-    sim = sub.add_parser('similar', parents=[common], help='Memory Lane: the past entries most like a text')
-    sim.add_argument('text', nargs='?', metavar='TEXT', help='find entries like this text')
-    sim.add_argument('--id', type=int, help='... or like this entry')
-    sim.add_argument('-k', type=int, help='how many (default: 5)')
-    sim.add_argument('--model', help='emotion model directory, which embeds the text as entries are (default: models/latest)')
-    ins = sub.add_parser('insights', parents=[common, dates], help='frequent emotions, shifts, weekdays, change points, low streak')
-    ins.add_argument('--low-valence', type=float, help='an entry below this valence is low (default: -0.2)')
-    ins.add_argument('--low-streak', type=int, help='this many low entries in a row raise the flag (default: 3)')
-    ex = sub.add_parser('export', parents=[common], help='all entries, one row each, as CSV or JSON lines')
-    ex.add_argument('--format', choices=['csv', 'jsonl'], help='csv or jsonl (default: csv)')
-    ex.add_argument('--out', type=Path, metavar='FILE', help='write to FILE (default: standard output)')
-    rm = sub.add_parser('delete', parents=[common], help='remove an entry for good (and its kept audio)')
-    rm.add_argument('id', type=int, metavar='ID', help='the id `samo journal list` shows')
-    parser.set_defaults(func=cmd_journal_store, command='journal')
-    return parser
 
 # %% ../nbs/99_cli.ipynb #a2c82205
 def build_parser() -> argparse.ArgumentParser:
