@@ -4,9 +4,9 @@
 
 # %% ../nbs/07c_batch.ipynb #519117a9
 from __future__ import annotations
-import csv, io, itertools, json, multiprocessing, os, shutil, tarfile, tempfile, time
+import csv, itertools, json, multiprocessing, os, shutil, time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -21,8 +21,7 @@ from .modeldir import default_threads
 # %% auto #0
 __all__ = ['INPUT_SUFFIXES', 'OUTPUT_SUFFIXES', 'GROUPINGS', 'MANIFEST', 'BadRow', 'is_hf_dataset', 'input_files', 'read_batches',
            'Chunk', 'chunks', 'reject_reason', 'check_top_k', 'score_batch', 'TableWriter', 'score_chunk', 'count_rows',
-           'ScoreSummary', 'rejects_path', 'work_dir', 'score_file', 'import_ray', 'pack_model', 'unpack_model',
-           'RayScorer', 'score_ray', 'read_ray', 'score_file_ray', 'run_measured']
+           'ScoreSummary', 'rejects_path', 'work_dir', 'score_file', 'run_measured']
 
 # %% ../nbs/07c_batch.ipynb #e46250cc
 INPUT_SUFFIXES = ('.csv', '.tsv', '.jsonl', '.parquet')
@@ -398,130 +397,6 @@ def score_file(input: str|Path, # a .csv/.tsv/.jsonl/.parquet file, a folder of 
     rejected = sum(c['rejected'] for c in done.values())
     rejects = _finish(work, manifest, output)
     return ScoreSummary(rows, rejected, scored / max(time.perf_counter() - start, 1e-9), output, rejects)
-
-# %% ../nbs/07c_batch.ipynb #12babadc
-def import_ray():
-    "The `ray` module, or a `SamoError` naming the extra that installs it."
-    try:
-        import ray, ray.data
-        return ray
-    except ImportError:
-        raise SamoError("Ray is not installed: pip install 'samo-nb[ray]' (or pip install 'ray[data]').") from None
-
-def pack_model(model_dir: str|Path) -> bytes:
-    "The model directory as an uncompressed tar archive in memory (links followed), to ship to Ray workers."
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode='w', dereference=True) as tar: tar.add(resolve_model_dir(model_dir), arcname='model')
-    return buffer.getvalue()
-
-def unpack_model(archive: bytes) -> Path:
-    "Unpack a `pack_model` archive into a new temporary folder; the model directory in it."
-    folder = Path(tempfile.mkdtemp(prefix='samo-model-'))
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar: tar.extractall(folder, filter='data')
-    return folder/'model'
-
-# %% ../nbs/07c_batch.ipynb #cada166c
-class RayScorer:
-    "A `map_batches` callable: loads the detector once per actor, then scores Arrow batches (rejects kept, with a reason)."
-    # model: a model directory's path, a `pack_model` archive, or the ObjectRef of one
-    def __init__(self, model, column: str, top_k: int|None = None, threshold: float|None = None, threads: int = 1):
-        from samo_nb.detect import EmotionDetector
-        if not isinstance(model, (bytes, str)): model = import_ray().get(model)  # map_batches passes the ObjectRef as is
-        model_dir = unpack_model(model) if isinstance(model, bytes) else model
-        self.detector = EmotionDetector.load(model_dir, threads=threads)
-        self.column, self.top_k, self.threshold = column, top_k, threshold
-
-    def __call__(self, batch: pa.Table) -> pa.Table:
-        texts = batch.column(self.column).to_pylist()
-        reasons = [reject_reason(t) for t in texts]
-        good = [i for i, r in enumerate(reasons) if r is None]
-        scores = score_batch(self.detector, [texts[i] for i in good], self.top_k, self.threshold)
-        positions = np.full(len(texts), -1); positions[good] = np.arange(len(good))
-        scores = scores.take(pa.array(positions, mask=positions < 0))  # in input order, null where a row was rejected
-        rest = batch.drop_columns([self.column])
-        for name in scores.column_names: rest = rest.append_column(name, scores[name])
-        return rest.append_column('reject', pa.array(reasons, pa.string()))
-
-def score_ray(dataset, # a `ray.data.Dataset` with a text column
-              model_dir: str|Path|None = None, # a model directory on this machine; None: models/latest
-              column: str = 'text', # the column of texts
-              top_k: int|None = None, # keep only each row's k highest scores
-              threshold: float|None = None, # one threshold for all labels instead of the per-label ones
-              actors: int|None = None, # actors in the pool; None: the cluster's CPUs // `threads`
-              threads: int = 1, # ONNX threads (and Ray CPUs) per actor
-              batch_size: int = 4096, # rows per `map_batches` call: `score_file`'s chunk, so batches match
-             ):
-    "A Ray Dataset of `dataset`'s rows (the text column dropped) with the scores, roll-ups, `windows` and `reject`."
-    ray = import_ray()
-    check_top_k(top_k)
-    model = ray.put(pack_model(model_dir))  # once in the object store; every actor fetches it from there
-    cpus = ray.cluster_resources().get('CPU', 1)
-    actors = actors or max(1, int(cpus // threads))
-    share = min(float(threads), max(cpus - 1, 0.5) / actors)  # Ray CPUs per actor: actors holding every CPU starve the read tasks (a hang)
-    return dataset.map_batches(RayScorer, fn_constructor_args=(model, column, top_k, threshold, threads),
-                               batch_format='pyarrow', batch_size=batch_size, num_cpus=share,
-                               compute=ray.data.ActorPoolStrategy(size=actors))
-
-# %% ../nbs/07c_batch.ipynb #f7d4b13d
-def read_ray(path: str|Path, # a file, a folder of files, or a saved Hugging Face dataset
-             columns: list[str], # the columns to keep
-            ):
-    "The input as a Ray Dataset of `columns`, read by Ray's readers (CSV and TSV texts kept as strings)."
-    ray = import_ray()
-    files = input_files(path)
-    if files[0].is_dir():
-        from datasets import load_from_disk
-        return ray.data.from_huggingface(load_from_disk(str(files[0])).select_columns(columns))
-    suffixes = {f.suffix.lower() for f in files}
-    if len(suffixes) > 1: raise SamoError(f"Cannot read {path} with Ray: it mixes {', '.join(sorted(suffixes))} files; use one type.")
-    paths, suffix = [str(f) for f in files], suffixes.pop()
-    if suffix == '.parquet': ds = ray.data.read_parquet(paths)
-    elif suffix == '.jsonl': ds = ray.data.read_json(paths, lines=True)
-    else:
-        from pyarrow import csv as pacsv
-        ds = ray.data.read_csv(paths, parse_options=pacsv.ParseOptions(delimiter='\t' if suffix == '.tsv' else ',', newlines_in_values=True),
-                               convert_options=pacsv.ConvertOptions(include_columns=columns, column_types={columns[0]: pa.string()}))
-    return ds.select_columns(columns)
-
-def score_file_ray(input: str|Path, # as for `score_file`
-                   output: str|Path, # .parquet, .csv or .jsonl
-                   model_dir: str|Path|None = None, # a model directory on this machine; None: models/latest
-                   column: str = 'text', # the column of texts
-                   id_column: str|None = None, # a column of ids to carry over; None: the row number, in a column `row`
-                   top_k: int|None = None, # keep only each row's k highest scores
-                   threshold: float|None = None, # one threshold for all labels instead of the per-label ones
-                   address: str|None = None, # a Ray cluster ('auto', 'ray://host:10001'); None: a local Ray on this machine
-                   actors: int|None = None, # actors in the pool; None: one per CPU of the cluster
-                   progress: bool = True, # show a progress bar with rows/s
-                  ) -> ScoreSummary:
-    "`score_file` on Ray Data: the same output and rejects files, scored by an actor pool on a local Ray or a cluster."
-    from tqdm.auto import tqdm
-    ray = import_ray()
-    output, writer = Path(output), TableWriter(output)
-    check_top_k(top_k)
-    input_files(input)  # an unreadable input fails before Ray starts
-    if not ray.is_initialized(): ray.init(address=address, logging_level='ERROR', log_to_driver=False, include_dashboard=False)
-    ray.data.DataContext.get_current().execution_options.preserve_order = True  # rows come back in input order: numbered here
-    ray.data.DataContext.get_current().enable_progress_bars = False
-    dataset = read_ray(input, [column] + ([id_column] if id_column else []))
-    rejects, row, start = [], 0, time.perf_counter()
-    with tqdm(total=count_rows(input), unit='rows', desc='score (ray)', disable=not progress) as bar:
-        for batch in score_ray(dataset, model_dir, column, top_k, threshold, actors).iter_batches(batch_format='pyarrow', batch_size=None):
-            rows = np.arange(row, row + batch.num_rows); row += batch.num_rows
-            ids = batch[id_column].to_pylist() if id_column else None
-            rejected = batch['reject'].is_valid().to_numpy(zero_copy_only=False)
-            rejects += [(int(r), ids[i] if ids else '', reason)
-                        for i, (r, reason) in enumerate(zip(rows, batch['reject'].to_pylist())) if rejected[i]]
-            scored = batch.drop_columns(['reject']).filter(pa.array(~rejected))
-            if not id_column: scored = scored.add_column(0, 'row', pa.array(rows[~rejected]))
-            writer.write(scored)
-            bar.update(batch.num_rows)
-    if not row: raise SamoError(f"Cannot read {input}: it holds no rows.")
-    writer.close()
-    rejects_file = rejects_path(output)
-    if rejects: _write_rejects(rejects_file, rejects)
-    else: rejects_file.unlink(missing_ok=True); rejects_file = None
-    return ScoreSummary(row, len(rejects), row / max(time.perf_counter() - start, 1e-9), output, rejects_file)
 
 # %% ../nbs/07c_batch.ipynb #31a606d4
 _LAUNCHER = ('import os, subprocess, sys; p = subprocess.Popen(sys.argv[1:]); _, status, usage = os.wait4(p.pid, 0); '

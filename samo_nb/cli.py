@@ -7,19 +7,20 @@ from __future__ import annotations
 import argparse, json, sys
 from pathlib import Path
 
-from .core import SamoError, resolve_model_dir
+from .core import SamoError, given, resolve_model_dir
+from .journal_cli import JOURNAL_ACTIONS, journal_store_parser
 
 # %% auto #0
-__all__ = ['LAST_TRAINING_STAGE', 'DISTILL_STAGE', 'JOURNAL_ACTIONS', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train',
-           'cmd_distill', 'cmd_eval', 'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve',
-           'cmd_transcribe', 'cmd_journal', 'cmd_journal_store', 'journal_store_parser', 'build_parser', 'main']
+__all__ = ['LAST_TRAINING_STAGE', 'DISTILL_STAGE', 'cmd_run', 'cmd_data', 'is_training_stage', 'cmd_train', 'cmd_distill',
+           'cmd_eval', 'cmd_predict', 'cmd_export', 'cmd_bench', 'cmd_score', 'cmd_serve', 'cmd_transcribe',
+           'cmd_journal', 'build_parser', 'main']
 
 # %% ../nbs/99_cli.ipynb #bfd4d795
 def cmd_run(args) -> int:
     "Run the stage notebooks on a profile and print where the report is."
     from samo_nb.runner import parse_overrides, run_pipeline
-    run_dir = run_pipeline(args.profile, parse_overrides(args.param), only=args.only, nbs=args.nbs,
-                           reports=args.reports, models=args.models, progress=not args.quiet)
+    run_dir = run_pipeline(overrides=parse_overrides(args.param), only=args.only, nbs=args.nbs, reports=args.reports,
+                           models=args.models, progress=not args.quiet, **given(profile=args.profile))
     metrics = run_dir/'metrics.json'
     print(f"Report: {metrics}")
     return 0
@@ -52,8 +53,8 @@ def cmd_train(args) -> int:
     if args.loss: overrides['loss'] = args.loss
     if args.out: overrides['model_dir'] = str(Path(args.out).resolve())
     stages = [s.stem for s in find_stages(args.nbs) if is_training_stage(s.stem) and 'model_dir' in declared_parameters(s)]
-    run_dir = run_pipeline(args.profile, overrides, only=stages, nbs=args.nbs, reports=args.reports,
-                           models=args.models, progress=not args.quiet)
+    run_dir = run_pipeline(overrides=overrides, only=stages, nbs=args.nbs, reports=args.reports,
+                           models=args.models, progress=not args.quiet, **given(profile=args.profile))
     record = json.loads((run_dir/'metrics.json').read_text())
     print(f"Model: {record['model_dir']}\nReport: {run_dir/'metrics.json'}")
     return 0
@@ -64,11 +65,11 @@ def cmd_distill(args) -> int:
     "Distill a teacher into an N-block student, then calibrate, evaluate and export it; print one summary line."
     from samo_nb.distill import student_start
     from samo_nb.modeldir import ModelDir
-    from samo_nb.runner import declared_parameters, find_stages, load_profile, parse_overrides, run_pipeline
+    from samo_nb.runner import declared_parameters, find_stages, load_profile, notebook_parameters, parse_overrides, run_pipeline
     try: teacher = ModelDir.of(args.teacher).path.resolve()  # None: models/latest
     except SamoError as e: raise SamoError(f"teacher: {e}") from None
     overrides = parse_overrides(args.param)
-    settings = load_profile(args.profile)['notebooks'].get(DISTILL_STAGE, {}) | overrides
+    settings = notebook_parameters(load_profile(args.profile), DISTILL_STAGE, overrides)
     layers = args.layers or settings.get('layers')
     if not layers: raise SamoError("No student depth: pass --layers N (or set layers in the profile's 04b_distill section).")
     student_start(teacher, layers, settings.get('init', 'teacher'), settings.get('encoder'))  # bad layers or init: fail now
@@ -113,7 +114,7 @@ def cmd_predict(args) -> int:
     blank = [i + 1 for i, t in enumerate(args.texts) if not t.strip()]
     if blank: raise SamoError(f"Text {blank[0]} is empty: give each text as a non-empty argument.")
     from samo_nb.detect import EmotionDetector  # no torch on the ONNX path: a cold start well under a second
-    detector = EmotionDetector.load(args.model, backend=args.backend)  # None: models/latest
+    detector = EmotionDetector.load(args.model, **given(backend=args.backend))  # model None: models/latest
     print(json.dumps(detector.predict(args.texts, top_k=args.top_k, threshold=args.threshold), indent=2))
     return 0
 
@@ -127,7 +128,7 @@ def cmd_export(args) -> int:
         try: dev = subsample(load_goemotions(args.data_dir)['dev'], args.rows)
         except SamoError as e: raise SamoError(f"{e} (or pass --no-check: int8 is then not checked and fp32 stays the default)") from None
         texts, y = list(dev['text']), label_matrix(dev)
-    summary = export_model(model, texts, y, max_drop=args.max_drop)
+    summary = export_model(model, texts, y, **given(max_drop=args.max_drop))
     if args.json: print(json.dumps(summary, indent=2))
     else:
         print(f"{model}: fp32 {summary['size_mb']['fp32']} MB, int8 {summary['size_mb']['int8']} MB; "
@@ -150,12 +151,14 @@ def cmd_bench(args) -> int:
 
 def cmd_score(args) -> int:
     "Score every row of a file, folder or saved dataset into one table; rejected rows to `<stem>.rejects.csv`."
-    from samo_nb import batch  # pyarrow and ONNX Runtime only; Ray only with --ray
-    options = dict(model_dir=args.model, column=args.column, id_column=args.id_column, top_k=args.top_k,
-                   threshold=args.threshold, progress=not args.quiet)
-    summary = (batch.score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
-               if args.ray is not None else batch.score_file(args.input, args.out, workers=args.workers or 1,
-                                                chunk_rows=args.chunk_rows, **options))
+    options = dict(model_dir=args.model, id_column=args.id_column, top_k=args.top_k, threshold=args.threshold,
+                   progress=not args.quiet, **given(column=args.column))
+    if args.ray is not None:
+        from samo_nb.batch_ray import score_file_ray  # Ray is imported only here
+        summary = score_file_ray(args.input, args.out, address=args.ray or None, actors=args.workers, **options)
+    else:
+        from samo_nb.batch import score_file  # pyarrow and ONNX Runtime only
+        summary = score_file(args.input, args.out, **given(workers=args.workers, chunk_rows=args.chunk_rows), **options)
     print(f"samo score: {summary.line()}")
     if summary.rejected:
         print(f"samo score: warning: {summary.rejected} rows rejected (missing, empty or not text), listed in {summary.rejects}",
@@ -165,7 +168,7 @@ def cmd_score(args) -> int:
 def cmd_serve(args) -> int:
     "Run the HTTP API (`samo_nb.serve`) with uvicorn until interrupted."
     from samo_nb.serve import serve
-    serve(args.host, args.port, args.workers, args.model)
+    serve(model=args.model, **given(host=args.host, port=args.port, workers=args.workers))
     return 0
 
 # %% ../nbs/99_cli.ipynb #05febe82
@@ -173,8 +176,9 @@ def cmd_transcribe(args) -> int:
     "Print the transcript of an audio file: text, timed segments (--segments) or JSON."
     from dataclasses import asdict
     from samo_nb.asr import transcribe
-    t = transcribe(args.file, backend=args.backend, model=args.model, beam_size=args.beam_size,
-                   language=None if args.language == 'auto' else args.language)
+    options = given(backend=args.backend, model=args.model, beam_size=args.beam_size, language=args.language)
+    if args.language == 'auto': options['language'] = None  # Whisper detects it
+    t = transcribe(args.file, **options)
     if args.json: print(json.dumps(asdict(t) | {'rtf': round(t.rtf, 4)}, indent=2))
     elif not t.text: print(f"({t.reason})")
     elif args.segments: print('\n'.join(f"[{s:8.2f} -> {e:8.2f}] {text}" for s, e, text in t.segments))
@@ -188,145 +192,8 @@ def cmd_journal(args) -> int:
     model = resolve_model_dir(args.model)
     with quiet_transformers():
         print(journal_command(args.path, model_dir=model, fmt='json' if args.json else 'markdown', plot=args.plot,
-                             backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer))
+                             **given(backend=args.backend, asr_model=args.asr_model, summarizer=args.summarizer)))
     return 0
-
-# %% ../nbs/99_cli.ipynb #dbcdc3ee
-JOURNAL_ACTIONS = ('add', 'list', 'timeline', 'similar', 'insights', 'export', 'delete')
-
-def _entry_row(e) -> dict:
-    "What `samo journal list` shows of a stored entry."
-    from samo_nb.journal import dominant
-    emo = e.emotions or {}
-    return {'id': e.id, 'date': e.date, 'source': e.source, 'valence': emo.get('valence'),
-            'dominant': dominant(emo['ekman']) if emo else None, 'labels': emo.get('labels', []),
-            'summary': e.summary, 'transcript': e.transcript}
-
-def _entry_table(entries: list) -> str:
-    "Stored entries as a markdown table: id, date, valence, dominant group, labels, the summary's start."
-    from samo_nb.core import markdown_table
-    if not entries: return '(no entries)'
-    rows = [_entry_row(e) for e in entries]
-    return markdown_table(['id', 'date', 'valence', 'dominant', 'labels', 'summary'],
-                          [[r['id'], r['date'], '' if r['valence'] is None else f"{r['valence']:+.2f}", r['dominant'] or '',
-                            ', '.join(r['labels']), (r['summary'] or '')[:70]] for r in rows])
-
-def _insights_text(ins: dict) -> str:
-    "`Journal.insights` as a few lines for people."
-    if not ins['entries']: return f"{ins['person']}: no entries yet."
-    streak = ins['low_streak']
-    lines = [f"{ins['person']}: {ins['entries']} entries, {ins['first']} to {ins['last']}, mean valence {ins['valence']:+.2f}",
-             'Most frequent: ' + (', '.join(f"{f['label']} ({f['entries']})" for f in ins['frequent']) or 'none'),
-             'Weekdays: ' + ', '.join(f"{d['weekday'][:3]} {d['valence']:+.2f}" for d in ins['weekdays']),
-             'Change points: ' + ('; '.join(f"{c['date']} ({c['valence_before']:+.2f} -> {c['valence_after']:+.2f})"
-                                            for c in ins['change_points']) or 'none'),
-             'Notable shifts: ' + ('; '.join(f"{s['scale']} {s['from_date']} -> {s['to_date']} {s['valence_change']:+.2f}"
-                                             for s in ins['shifts'][:5]) or 'none')]
-    if streak['flag']: lines.append(f"Low streak: the last {streak['current']} entries (since {streak['since']}) are below "
-                                    f"valence {streak['threshold']:+.2f}. Be kind to yourself; talking to someone you trust can help.")
-    return '\n'.join(lines)
-
-def cmd_journal_store(args) -> int:
-    "The kept journal: add entries, then list, timeline, similar, insights, export or delete them."
-    import contextlib
-    from samo_nb.core import quiet_transformers
-    from samo_nb.memory import Journal  # the store with its views (timeline, similar, insights, export)
-    journal = Journal(args.db, model_dir=getattr(args, 'model', None), keep_audio=getattr(args, 'keep_audio', False),
-                      **({'backend': args.backend, 'asr_model': args.asr_model} if args.action == 'add' else {}))
-    try:
-        with quiet_transformers() if args.action in ('add', 'similar') else contextlib.nullcontext(): _journal_action(journal, args)
-    finally: journal.engine.dispose()
-    return 0
-
-def _journal_action(journal, args) -> None:
-    "Run one `samo journal ACTION` on an open journal and print its result."
-    show = lambda d: print(json.dumps(d, indent=2))
-    if args.action == 'add':
-        from samo_nb.journal import _DATE_IN_NAME, journal_files
-        path = Path(args.path)
-        if not path.exists(): raise SamoError(f"{path}: no such file or folder.")
-        if path.is_dir():
-            if args.date: raise SamoError("--date is for one file: the entries of a folder are dated by their names (else file times).")
-            items = journal_files(path)
-        else:
-            named = _DATE_IN_NAME.search(path.name)
-            items = [{'source': path, 'date': args.date or (named.group(1) if named else None)}]
-        stored, new = journal.add_many(args.person, items, progress=len(items) > 1 and not args.json)
-        if args.json: show({'added': new, 'entries': [_entry_row(e) for e in stored]})
-        else: print(_entry_table(stored) + f"\n\n{new} added, {len(stored) - new} already in {args.person}'s journal ({journal.url}).")
-    elif args.action == 'list':
-        found = journal.entries(args.person, args.start, args.end, args.emotion, args.min_valence, args.max_valence, args.limit, args.offset)
-        if args.json: show({'entries': [_entry_row(e) for e in found]})
-        else: print(_entry_table(found))
-    elif args.action == 'timeline':
-        frame = journal.timeline(args.person, args.freq, args.start, args.end)
-        if args.plot: journal.plot_timeline(args.person, args.start, args.end).savefig(args.plot, dpi=110, bbox_inches='tight')
-        if args.json: show({'timeline': json.loads(frame.to_json(orient='records', date_format='iso'))})
-        elif frame.empty: print('(no entries)')
-        else:
-            from samo_nb.core import markdown_table
-            print(markdown_table(['period', 'entries', 'valence', 'dominant'],
-                                 [[str(r.period.date()), r.entries, f'{r.valence:+.2f}', r.dominant] for _, r in frame.iterrows()]))
-    elif args.action == 'similar':
-        hits = journal.similar(args.person, text=args.text, entry_id=args.id, k=args.k)
-        if args.json: show({'similar': hits})
-        else: print('\n'.join(f"{h['id']:>6}  {h['date']}  {h['similarity']:.2f}  {(h['summary'] or '')[:80]}" for h in hits) or '(no entries)')
-    elif args.action == 'insights':
-        ins = journal.insights(args.person, low_valence=args.low_valence, low_streak_entries=args.low_streak)
-        show(ins) if args.json else print(_insights_text(ins))
-    elif args.action == 'export':
-        text = journal.export(args.person, args.format, args.out)
-        if args.out: print(f"{journal.count(args.person)} entries written to {args.out}")
-        else: sys.stdout.write(text)
-    elif args.action == 'delete':
-        journal.delete(args.person, args.id)
-        show({'deleted': args.id}) if args.json else print(f"Deleted entry {args.id} from {args.person}'s journal.")
-
-def journal_store_parser() -> argparse.ArgumentParser:
-    "The parser of `samo journal ACTION` (the kept journal)."
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument('--db', default='sqlite:///journal.db',
-                        help='database URL: sqlite:///FILE or postgresql://user@host/db (default: sqlite:///journal.db here)')
-    common.add_argument('--person', default='me', help="whose journal (default: me)")
-    common.add_argument('--json', action='store_true', help='print JSON')
-    dates = argparse.ArgumentParser(add_help=False)
-    dates.add_argument('--start', metavar='YYYY-MM-DD', help='first day (inclusive)')
-    dates.add_argument('--end', metavar='YYYY-MM-DD', help='last day (inclusive)')
-    parser = argparse.ArgumentParser(prog='samo journal', description='A journal kept in a database, per person.')
-    sub = parser.add_subparsers(dest='action', required=True, metavar='ACTION')
-    add = sub.add_parser('add', parents=[common], help='analyse and store an entry or a folder of entries',
-                         description='Analyse an entry (audio, .txt, .md) or each entry of a folder and store it; '
-                                     'what is already stored for that day is not analysed again.')
-    add.add_argument('path', type=Path, metavar='FILE_OR_DIR')
-    add.add_argument('--date', metavar='YYYY-MM-DD', help="the entry's date (default: a date in its name, else today)")
-    add.add_argument('--model', help='emotion model directory (default: models/latest)')
-    add.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'], help='ASR backend')
-    add.add_argument('--asr-model', default='tiny.en', help="Whisper model (default: tiny.en)")
-    add.add_argument('--keep-audio', action='store_true', help='keep the audio files beside the database')
-    ls = sub.add_parser('list', parents=[common, dates], help='the stored entries, filtered')
-    ls.add_argument('--emotion', help='only entries with this emotion (a label, or the dominant Ekman group)')
-    ls.add_argument('--min-valence', type=float, help='valence at least this')
-    ls.add_argument('--max-valence', type=float, help='valence at most this')
-    ls.add_argument('--limit', type=int, help='at most this many entries')
-    ls.add_argument('--offset', type=int, default=0, help='skip this many first')
-    tl = sub.add_parser('timeline', parents=[common, dates], help='entries, valence and dominant emotion per day, week or month')
-    tl.add_argument('--freq', default='W', choices=['D', 'W', 'M'], help='D, W (weeks from Monday) or M (default: W)')
-    tl.add_argument('--plot', type=Path, metavar='PNG', help='save the valence plot with weekly bands as this PNG')
-    sim = sub.add_parser('similar', parents=[common], help='Memory Lane: the past entries most like a text')
-    sim.add_argument('text', nargs='?', metavar='TEXT', help='find entries like this text')
-    sim.add_argument('--id', type=int, help='... or like this entry')
-    sim.add_argument('-k', type=int, default=5, help='how many (default: 5)')
-    sim.add_argument('--model', help='emotion model directory, which embeds the text as entries are (default: models/latest)')
-    ins = sub.add_parser('insights', parents=[common, dates], help='frequent emotions, shifts, weekdays, change points, low streak')
-    ins.add_argument('--low-valence', type=float, default=-0.2, help='an entry below this valence is low (default: -0.2)')
-    ins.add_argument('--low-streak', type=int, default=3, help='this many low entries in a row raise the flag (default: 3)')
-    ex = sub.add_parser('export', parents=[common], help='all entries, one row each, as CSV or JSON lines')
-    ex.add_argument('--format', default='csv', choices=['csv', 'jsonl'], help='csv or jsonl (default: csv)')
-    ex.add_argument('--out', type=Path, metavar='FILE', help='write to FILE (default: standard output)')
-    rm = sub.add_parser('delete', parents=[common], help='remove an entry for good (and its kept audio)')
-    rm.add_argument('id', type=int, metavar='ID', help='the id `samo journal list` shows')
-    parser.set_defaults(func=cmd_journal_store, command='journal')
-    return parser
 
 # %% ../nbs/99_cli.ipynb #a2c82205
 def build_parser() -> argparse.ArgumentParser:
@@ -337,7 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser('run', help='run the notebook pipeline with papermill',
                          description='Run the numbered stage notebooks in order on a profile; '
                                      'writes reports/<run-id>/ and points reports/latest at it.')
-    run.add_argument('--profile', default='quick', help="params/<NAME>.yaml or a YAML path (default: quick)")
+    run.add_argument('--profile', help="params/<NAME>.yaml or a YAML path (default: quick)")
     run.add_argument('-p', '--param', action='append', metavar='KEY=VALUE', help='override a parameter (repeatable)')
     run.add_argument('--only', metavar='PREFIXES', help='run only stages whose names start so, e.g. 01,04')
     run.add_argument('--nbs', type=Path, help='folder of notebooks (default: the project nbs/)')
@@ -355,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser('train', help='train, calibrate and evaluate a model',
                            description='Run the model stages (train, calibrate, evaluate) on a profile; the model goes '
                                        'to --out and becomes the default model (models/latest).')
-    train.add_argument('--profile', default='quick', help='params/<NAME>.yaml or a YAML path (default: quick)')
+    train.add_argument('--profile', help='params/<NAME>.yaml or a YAML path (default: quick)')
     train.add_argument('--model', help='encoder: a Hugging Face id or local directory (default: packaged MiniLM)')
     train.add_argument('--loss', choices=['bce', 'wbce', 'focal', 'asl'], help="loss (default: the profile's)")
     train.add_argument('--out', type=Path, help='model directory to write (default: models/<run-id>)')
@@ -400,7 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument('--model', help='model directory (default: models/latest)')
     predict.add_argument('--top-k', type=int, metavar='K', help='show only the K highest scores (default: all 28)')
     predict.add_argument('--threshold', type=float, help='one threshold for all labels (default: the per-label ones)')
-    predict.add_argument('--backend', default='auto', choices=['auto', 'onnx', 'torch'],
+    predict.add_argument('--backend', choices=['auto', 'onnx', 'torch'],
                          help='auto: ONNX Runtime when the model is exported, else PyTorch (default: auto)')
     predict.set_defaults(func=cmd_predict)
 
@@ -410,8 +277,8 @@ def build_parser() -> argparse.ArgumentParser:
                                         'in samo.json (int8 only if it loses at most --max-drop).')
     export.add_argument('model_dir', nargs='?', metavar='DIR', help='model directory (default: models/latest)')
     export.add_argument('--data-dir', help='GoEmotions folder for the dev check (default: $SAMO_DATA_DIR)')
-    export.add_argument('--rows', type=int, default=0, help='dev rows for the int8 check (default: 0, all)')
-    export.add_argument('--max-drop', type=float, default=0.01, help='largest dev macro-F1 loss for int8 to be the default (default: 0.01)')
+    export.add_argument('--rows', type=int, help='dev rows for the int8 check (default: all)')
+    export.add_argument('--max-drop', type=float, help='largest dev macro-F1 loss for int8 to be the default (default: 0.01)')
     export.add_argument('--no-check', action='store_true', help='no dev check: fp32 stays the default')
     export.add_argument('--json', action='store_true', help='print the export summary as JSON')
     export.set_defaults(func=cmd_export)
@@ -439,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument('input', type=Path, metavar='INPUT', help='a .csv/.tsv/.jsonl/.parquet file, a folder of them, or a saved dataset')
     score.add_argument('--out', type=Path, required=True, metavar='OUTPUT', help='.parquet, .csv or .jsonl file to write')
     score.add_argument('--model', help='model directory (default: models/latest)')
-    score.add_argument('--column', default='text', help='the column of texts (default: text)')
+    score.add_argument('--column', help='the column of texts (default: text)')
     score.add_argument('--id-column', help='a column of ids to carry over (default: the row number, in a column row)')
     score.add_argument('--top-k', type=int, metavar='K', help='keep only the K highest scores of each row (default: all 28)')
     score.add_argument('--threshold', type=float, help='one threshold for all labels (default: the per-label ones)')
@@ -447,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   'cores (default: 1); with --ray, actors (default: one per CPU)')
     score.add_argument('--ray', nargs='?', const='', metavar='ADDRESS',
                        help="score on Ray Data: a local Ray, or the cluster at ADDRESS ('auto', 'ray://HOST:10001')")
-    score.add_argument('--chunk-rows', type=int, default=4096, metavar='ROWS',
+    score.add_argument('--chunk-rows', type=int, metavar='ROWS',
                        help='rows per resumable chunk (default: 4096; a rerun must use the same)')
     score.add_argument('-q', '--quiet', action='store_true', help='no progress bar')
     score.set_defaults(func=cmd_score)
@@ -455,9 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser('serve', help='run the HTTP API',
                          description='Serve /v1/emotions, /v1/journal, /health, /ready, /metrics and /docs with uvicorn. '
                                      'Limits, API keys (SAMO_API_KEYS) and rate limits come from SAMO_* variables.')
-    srv.add_argument('--host', default='127.0.0.1', help='interface to listen on (default: 127.0.0.1; 0.0.0.0: all)')
-    srv.add_argument('--port', type=int, default=8000, help='TCP port (default: 8000)')
-    srv.add_argument('--workers', type=int, default=1, help='worker processes, each with its own model (default: 1)')
+    srv.add_argument('--host', help='interface to listen on (default: 127.0.0.1; 0.0.0.0: all)')
+    srv.add_argument('--port', type=int, help='TCP port (default: 8000)')
+    srv.add_argument('--workers', type=int, help='worker processes, each with its own model (default: 1)')
     srv.add_argument('--model', help='model directory (default: $SAMO_MODEL_DIR, then models/latest)')
     srv.set_defaults(func=cmd_serve)
 
@@ -465,11 +332,11 @@ def build_parser() -> argparse.ArgumentParser:
                         description='Transcribe an audio file (wav, flac, mp3, m4a, mp4, ogg, opus, webm; any length) '
                                     'with the packaged Whisper models.')
     tr.add_argument('file', type=Path, help='audio file')
-    tr.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'],
+    tr.add_argument('--backend', choices=['faster-whisper', 'openai-whisper'],
                     help='ASR backend (default: faster-whisper)')
-    tr.add_argument('--model', default='tiny.en', help="'tiny.en' or 'base' (packaged), a model directory or .pt file (default: tiny.en)")
-    tr.add_argument('--language', default='en', help="spoken language, or 'auto' to detect it (multilingual models; default: en)")
-    tr.add_argument('--beam-size', type=int, default=5, help='beam search width (default: 5)')
+    tr.add_argument('--model', help="'tiny.en' or 'base' (packaged), a model directory or .pt file (default: tiny.en)")
+    tr.add_argument('--language', help="spoken language, or 'auto' to detect it (multilingual models; default: en)")
+    tr.add_argument('--beam-size', type=int, help='beam search width (default: 5)')
     out = tr.add_mutually_exclusive_group()
     out.add_argument('--segments', action='store_true', help='print timed segments')
     out.add_argument('--json', action='store_true', help='print the transcript, segments and timings as JSON')
@@ -486,8 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = jr.add_mutually_exclusive_group()
     fmt.add_argument('--json', action='store_true', help='print JSON')
     fmt.add_argument('--markdown', action='store_true', help='print markdown (the default)')
-    jr.add_argument('--backend', default='faster-whisper', choices=['faster-whisper', 'openai-whisper'], help='ASR backend')
-    jr.add_argument('--asr-model', default='tiny.en', help="Whisper model: 'tiny.en', 'base', a directory or .pt (default: tiny.en)")
+    jr.add_argument('--backend', choices=['faster-whisper', 'openai-whisper'], help='ASR backend (default: faster-whisper)')
+    jr.add_argument('--asr-model', help="Whisper model: 'tiny.en', 'base', a directory or .pt (default: tiny.en)")
     jr.add_argument('--summarizer', help='seq2seq model directory for an abstractive summary (default: extractive)')
     jr.add_argument('--plot', type=Path, help='save the timeline of a folder as this PNG')
     jr.set_defaults(func=cmd_journal)

@@ -21,7 +21,7 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'score_dict',
            'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
            'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
-           'update_model_meta', 'require']
+           'update_model_meta', 'require', 'given']
 
 # %% ../nbs/00_core.ipynb #52b67c53
 class SamoError(Exception):
@@ -301,3 +301,8 @@ def require(module: str, # module to import, e.g. 'faster_whisper'
     except ModuleNotFoundError as e:
         raise SamoError(f"This needs the {extra!r} extra (no module {e.name!r}): pip install 'samo-nb[{extra}]' "
                         f"(in a checkout: pip install -e '.[{extra}]')") from None
+
+# %% ../nbs/00_core.ipynb #11522382
+def given(**options) -> dict:
+    "The options set on the command line: those left at None are not passed, so the library's defaults apply."
+    return {k: v for k, v in options.items() if v is not None}

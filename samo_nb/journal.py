@@ -113,19 +113,36 @@ class EntryAnalysis:
         if embedding and self.embedding is not None: d['embedding'] = self.embedding.round(5).tolist()
         return d
 
-def _source(item) -> tuple[str, object]:
-    "('audio', path or array), ('textfile', path) or ('text', str) for what `analyze_entry` was given."
-    if isinstance(item, np.ndarray): return 'audio', item
-    if isinstance(item, Path) or (isinstance(item, str) and '\n' not in item and Path(item).suffix.lower() in AUDIO_SUFFIXES + TEXT_SUFFIXES):
-        path = Path(item)
-        if not path.is_file(): raise SamoError(f"{path}: no such file.")
-        if path.suffix.lower() in TEXT_SUFFIXES: return 'textfile', path
-        if path.suffix.lower() in AUDIO_SUFFIXES: return 'audio', path
-        raise SamoError(f"{path}: unsupported file type {path.suffix!r}; use audio ({' '.join(AUDIO_SUFFIXES)}) or text (.txt .md).")
-    if isinstance(item, str): return 'text', item
-    raise SamoError(f"Cannot analyse a {type(item).__name__}: give an audio file or array, a text file, or the text.")
+def _source(entry=None, # the guessing shortcut: a `Path` or array as it is; a one-line str ending in an audio or text suffix is a path, else the text
+            text: str|None = None, # the entry's text, never read as a path
+            path: str|Path|None = None, # a .txt/.md file (read) or an audio file (transcribed)
+            audio: str|Path|np.ndarray|None = None, # an audio file of any type ffmpeg reads, or 16 kHz mono samples
+           ) -> tuple[str, object]:
+    "('audio', path or array), ('textfile', path) or ('text', str) for an entry given as exactly one of these."
+    given = {k: v for k, v in dict(entry=entry, text=text, path=path, audio=audio).items() if v is not None}
+    if len(given) != 1:
+        raise SamoError(f"Give an entry as exactly one of text=, path= or audio= (got {', '.join(given) or 'none'}).")
+    (how, value), = given.items()
+    if how == 'text':
+        if not isinstance(value, str): raise SamoError(f"text= takes a str, not a {type(value).__name__}: use path= or audio=.")
+        return 'text', value
+    if isinstance(value, np.ndarray) and how in ('entry', 'audio'): return 'audio', value
+    if how == 'entry' and isinstance(value, str) and ('\n' in value or Path(value).suffix.lower() not in AUDIO_SUFFIXES + TEXT_SUFFIXES):
+        return 'text', value
+    if not isinstance(value, (str, Path)):
+        raise SamoError(f"Cannot analyse a {type(value).__name__}: give text=, path= (a file) or audio= (a file or an array).")
+    file = Path(value)
+    if not file.is_file(): raise SamoError(f"{file}: no such file.")
+    if how == 'audio' or file.suffix.lower() in AUDIO_SUFFIXES: return 'audio', file
+    if file.suffix.lower() in TEXT_SUFFIXES: return 'textfile', file
+    raise SamoError(f"{file}: unsupported file type {file.suffix!r}; use audio ({' '.join(AUDIO_SUFFIXES)}) or text (.txt .md), "
+                    "or audio= for audio under another name.")
 
-def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the text itself
+def analyze_entry(entry=None, # the guessing shortcut (`_source`): prefer the explicit text=, path= or audio=
+                  *,
+                  text: str|None = None, # the entry's text, never read as a path
+                  path: str|Path|None = None, # a .txt/.md file (read) or an audio file (transcribed)
+                  audio: str|Path|np.ndarray|None = None, # an audio file of any type ffmpeg reads, or 16 kHz mono samples
                   detector=None, # loaded `EmotionDetector`; None: `load_detector(model_dir)`
                   model_dir: str|Path|None = None, # emotion model when `detector` is None; None: models/latest
                   date: str|dt.date|None = None, # the entry's date
@@ -139,7 +156,7 @@ def analyze_entry(entry, # audio file or array (16 kHz), .txt/.md file, or the t
                   **asr_options, # passed on to `transcribe`
                  ) -> EntryAnalysis:
     "Transcript, per-sentence and entry emotions, arc, summary and timings of one journal entry."
-    kind, value = _source(entry)
+    kind, value = _source(entry, text, path, audio)
     started, timings = time.perf_counter(), {}
     detector = detector or load_detector(model_dir)
     encoder = SentenceEncoder.load()
@@ -275,7 +292,7 @@ def similar_entries(entries: list[EntryAnalysis], # in date order, with embeddin
                       'summary': done[j].summary} for j in earlier]
     return out
 
-def analyze_journal(entries: list, # dicts with `date` and `audio`, `text` or `source` (and optional `id`); (date, source) pairs; or `EntryAnalysis`
+def analyze_journal(entries: list, # dicts with `date` and one of `audio`, `text` or `source` (guessed, as `analyze_entry(entry)`), and optional `id`; (date, source) pairs; or `EntryAnalysis`
                     detector=None, # loaded `EmotionDetector`; None: `load_detector(model_dir)`
                     model_dir: str|Path|None = None, # emotion model; None: models/latest
                     similar_k: int = 3, # similar past entries per entry
@@ -293,10 +310,12 @@ def analyze_journal(entries: list, # dicts with `date` and `audio`, `text` or `s
         else:
             if isinstance(item, tuple): item = {'date': item[0], 'source': item[1]}
             what = item.get('id') or f'entry {i + 1}'
-            source = next((item[k] for k in ('audio', 'text', 'source') if item.get(k) is not None), None)
-            if source is None: raise SamoError(f"{what}: give its audio, text or source.")
+            given = {k: item[k] for k in ('audio', 'text', 'source') if item.get(k) is not None}
+            if len(given) != 1: raise SamoError(f"{what}: give one of its audio, text or source (got {', '.join(given) or 'none'}).")
+            (key, source), = given.items()
             if item.get('date') is None: raise SamoError(f"{what}: no date; every journal entry needs one (YYYY-MM-DD).")
-            e = analyze_entry(source, detector=detector, model_dir=model_dir, date=_as_date(item['date'], what), **entry_options)
+            e = analyze_entry(**{'entry' if key == 'source' else key: source}, detector=detector, model_dir=model_dir,  # source: the guessing shortcut
+                              date=_as_date(item['date'], what), **entry_options)
             e.id = item.get('id')
         e.id = e.id or (Path(e.source).stem if e.source not in ('text', 'array') else f'entry{i + 1}')
         if e.date is None: raise SamoError(f"{e.id}: no date; every journal entry needs one (YYYY-MM-DD).")
@@ -407,5 +426,5 @@ def journal_command(path: str|Path, # an entry (audio or text file) or a folder 
         if plot: plot_journal(j, f'Emotions in {path.name}').savefig(plot, dpi=110, bbox_inches='tight')
         return json.dumps(j.to_dict(), indent=2) if fmt == 'json' else journal_markdown(j)
     if plot: raise SamoError("--plot needs a folder of entries (a timeline of one entry is a point).")
-    e = analyze_entry(path, detector=detector, **options)
+    e = analyze_entry(path=path, detector=detector, **options)
     return json.dumps(e.to_dict(), indent=2) if fmt == 'json' else entry_markdown(e)

@@ -148,11 +148,8 @@ def analyze_request(detector, # the app's loaded emotion detector
                     audio: np.ndarray|None = None, # ... or decoded 16 kHz audio
                     date: str|dt.date|None = None, # the entry's date
                    ) -> EntryAnalysis:
-    "`analyze_entry` of a client's text or decoded audio, with the app's detector (the model is never loaded twice)."
-    # analyze_entry reads a one-line string ending in .txt, .wav ... as a file path; a client's text must never
-    # open a file on the server, and with a newline in it the string is always taken as the text itself
-    # TODO(tidy): analyze_entry(text=text) / (audio=audio) once main's analyze_entry takes them explicitly
-    return analyze_entry(audio if audio is not None else text + '\n', detector=detector, date=date)
+    "`analyze_entry` of a client's text (never read as a path) or decoded audio, with the app's detector (never loaded twice)."
+    return analyze_entry(text=text, audio=audio, detector=detector, date=date)  # text=: never read as a path
 
 # %% ../nbs/10f_journal_api.ipynb #e8fd2e7b
 class JournalService:
@@ -286,6 +283,7 @@ def entries_router(state: ServiceState) -> APIRouter:
             entry, upload, fields = await read_entry(request, Path(tmp), EntryTextRequest, state.cfg.max_upload_bytes)
             journal = await run_in_threadpool(service.journal)
             if entry is not None:
+                # the store's `add` takes any entry and reads a one-line text ending in .txt, .wav ... as a path: with a newline it is text
                 stored = await off_loop(state, lambda: journal.add(person, entry.text + '\n', entry.date, idempotency_key))
             else:
                 date = _when(fields.get('date'))
@@ -335,7 +333,7 @@ def entries_router(state: ServiceState) -> APIRouter:
         if (text is None) == (entry_id is None): raise ApiError(422, 'Give text=... or entry_id=... (one of them) to find similar entries.')
         state.require_ready()
         with api_errors(missing=entry_id):
-            hits = service.journal().similar(person, text=None if text is None else text + '\n', entry_id=entry_id, k=k)
+            hits = service.journal().similar(person, text=text, entry_id=entry_id, k=k)
         return {'similar': hits}
 
     @router.get('/insights', tags=['memory'], response_model=Insights, summary="Frequent emotions, shifts, weekdays, change points, low streak",

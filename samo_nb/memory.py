@@ -120,7 +120,7 @@ def similar(self: Journal,
     if (text is None) == (entry_id is None): raise SamoError("Give a text or an entry id to find similar entries (not both).")
     if entry_id is not None: query = self.get(person, entry_id).embedding
     else:
-        query = analyze_entry(text, detector=self.emotion_model()[0]).embedding
+        query = analyze_entry(text=text, detector=self.emotion_model()[0]).embedding
         if query is None: raise SamoError("The text is empty: give some words to find similar entries.")
     with Session(self.engine) as s:
         rows = s.execute(select(Entry.id, Entry.embedding).where(Entry.person == person, Entry.embedding.is_not(None))).all()
@@ -261,7 +261,7 @@ def reanalyse(self: Journal,
         rows = list(s.scalars(_query(person)))
         for row in tqdm(rows, desc='re-scoring', disable=not progress, leave=False):
             old = _entry(row)
-            new = replace(analyze_entry(old.transcript, detector=detector, date=old.date, **options), source=old.source,
+            new = replace(analyze_entry(text=old.transcript, detector=detector, date=old.date, **options), source=old.source,
                           duration_s=old.duration_s, asr=old.asr, segments=old.segments, reason=old.reason)
             for sentence, (a, b) in zip(new.sentences, sentence_times([x['text'] for x in new.sentences], old.segments)):
                 sentence['start'], sentence['end'] = a, b

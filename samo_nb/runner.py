@@ -15,8 +15,8 @@ from .core import (SAMO_JSON, STAGE_METRICS, SamoError, git_commit, models_dir, 
 
 # %% auto #0
 __all__ = ['STAGE_NAME', 'load_profile', 'parse_overrides', 'is_stage', 'find_stages', 'make_notebook', 'make_toy_pipeline',
-           'declared_parameters', 'stage_parameters', 'StageFailed', 'point_latest', 'register_model', 'publish_run',
-           'pin_data_dir', 'pin_dir_overrides', 'run_pipeline']
+           'declared_parameters', 'notebook_parameters', 'stage_parameters', 'StageFailed', 'point_latest',
+           'register_model', 'publish_run', 'pin_data_dir', 'pin_dir_overrides', 'model_stage', 'run_pipeline']
 
 # %% ../nbs/00a_runner.ipynb #c288a30e
 def load_profile(profile: str|Path) -> dict:
@@ -102,6 +102,15 @@ def declared_parameters(notebook: Path) -> set[str]:
     import papermill
     return set(papermill.inspect_notebook(str(notebook)))
 
+def notebook_parameters(profile: dict, # from `load_profile`
+                        notebook: str, # the stage's name, e.g. '04_train'
+                        overrides: dict|None = None, # from `parse_overrides`: they win
+                        declared: set[str]|None = None, # the names the stage declares: shared params and overrides are kept to these; None: all
+                       ) -> dict:
+    "A stage's parameters on a profile: the shared `params`, then the stage's own `notebooks` section, then `overrides`."
+    keep = lambda d: {k: v for k, v in d.items() if declared is None or k in declared}
+    return keep(profile['params']) | profile['notebooks'].get(notebook, {}) | keep(overrides or {})
+
 def stage_parameters(stages: list[Path], profile: dict, overrides: dict, report_dir: Path,
                      model_dir: Path|None = None) -> dict[str, dict]:
     "The parameters each stage gets: profile params it declares, its own section, overrides, run folders."
@@ -112,9 +121,7 @@ def stage_parameters(stages: list[Path], profile: dict, overrides: dict, report_
                         f"({', '.join(declared)}); check the spelling.")
     chosen = {}
     for stem, names in declared.items():
-        params = {k: v for k, v in {**profile['params'], **overrides}.items() if k in names}
-        params = {**params, **profile['notebooks'].get(stem, {})}
-        params.update({k: v for k, v in overrides.items() if k in names})
+        params = notebook_parameters(profile, stem, overrides, names)
         if 'report_dir' in names: params['report_dir'] = str(report_dir)
         if 'model_dir' in names and params.get('model_dir') is None and model_dir: params['model_dir'] = str(model_dir)
         chosen[stem] = params
@@ -177,6 +184,10 @@ def pin_dir_overrides(overrides: dict) -> dict:
     "`overrides` with relative `*_dir` folders made absolute from the caller's directory, for the same reason."
     return {k: _pinned(v) if k.endswith('_dir') and isinstance(v, str) else v for k, v in overrides.items()}
 
+def model_stage(nbs: Path) -> str|None:
+    "The stage that writes a run's model: the first declaring `model_dir` (04_train); the later ones read it."
+    return next((s.stem for s in find_stages(nbs) if 'model_dir' in declared_parameters(s)), None)
+
 def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only: str|list|None = None,
                  nbs: str|Path|None = None, reports: str|Path|None = None, models: str|Path|None = None,
                  progress: bool = True) -> Path:
@@ -191,7 +202,8 @@ def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only:
     started = datetime.now(timezone.utc)
     run_dir = _new_run_dir(reports, f"{started:%Y%m%d-%H%M%S}-{spec['name']}")
     models = Path(models or models_dir())
-    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name)
+    trains = model_stage(nbs) in {s.stem for s in stages}  # else the stages read the model they are given (or their default)
+    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name if trains else None)
     record = {'run_id': run_dir.name, 'profile': spec['name'], 'started': started.isoformat(timespec='seconds'),
               'git_commit': git_commit(), 'packages': package_versions(), 'parameters': params, 'notebooks': {}}
     point_latest(reports, run_dir)

@@ -37,14 +37,14 @@ class TrainConfig:
     warmup: float = 0.1          # fraction of steps with a linearly rising learning rate
     schedule: str = 'linear'     # decay after warmup: linear | cosine | constant
     max_length: int = 64         # tokens; GoEmotions' 99th percentile is under 40
-    train_rows: int|float|None = None  # dev mode: rows or fraction of train
-    dev_rows: int|float|None = None    # rows or fraction of dev used for early stopping
+    train_rows: int|float|None = None  # dev mode: rows or fraction of train; None or 0: all
+    dev_rows: int|float|None = None    # rows or fraction of dev used for early stopping; None or 0: all
     evals_per_epoch: int = 1
     patience: int = 2            # evaluations without a better dev macro-F1 before stopping
     grad_clip: float = 1.0
     unfreeze: str = 'all'        # all | progressive (top layers first, one more slice each epoch)
     seed: int = 42
-    layers: int|None = None       # keep the encoder's bottom `layers` blocks (shallower and faster); None: all
+    layers: int|None = None       # keep the encoder's bottom `layers` blocks (shallower and faster); None or 0: all
     distill_weight: float = 0.0   # share a of the soft-target term, (1 - a) * hard + a * soft (needs a teacher's probabilities)
     distill_temperature: float = 1.0  # temperature of the soft targets (samo_nb.distill)
 
@@ -53,7 +53,9 @@ class TrainConfig:
         if self.schedule not in SCHEDULES: raise SamoError(f"Unknown schedule {self.schedule!r}: use one of {', '.join(SCHEDULES)}.")
         if self.unfreeze not in ('all', 'progressive'): raise SamoError(f"Unknown unfreeze {self.unfreeze!r}: use all or progressive.")
         if self.epochs < 1 or self.batch_size < 1: raise SamoError("epochs and batch_size must be at least 1.")
-        if self.layers is not None and self.layers < 1: raise SamoError(f"layers={self.layers}: keep at least 1, or None for all.")
+        # 0 means all, as in the notebook's parameters and the profiles (full.yaml's train_rows: 0), so both give one config
+        self.train_rows, self.dev_rows, self.layers = self.train_rows or None, self.dev_rows or None, self.layers or None
+        if self.layers is not None and self.layers < 0: raise SamoError(f"layers={self.layers}: keep at least 1, or 0 for all.")
         if not 0 <= self.distill_weight <= 1: raise SamoError(f"distill_weight={self.distill_weight}: use a share in [0, 1].")
         if self.distill_temperature <= 0: raise SamoError(f"distill_temperature={self.distill_temperature}: use a temperature above 0.")
 
@@ -267,16 +269,14 @@ def main(argv: list[str]|None = None) -> dict:
     "Train the 04_train section of a profile (for `accelerate launch -m samo_nb.train`)."
     import argparse
     from samo_nb.data import load_goemotions
-    from samo_nb.runner import load_profile, parse_overrides
+    from samo_nb.runner import load_profile, notebook_parameters, parse_overrides
     parser = argparse.ArgumentParser(prog='python -m samo_nb.train', description=main.__doc__)
     parser.add_argument('--profile', default='full'); parser.add_argument('--out', type=Path, required=True)
     parser.add_argument('--data-dir'); parser.add_argument('-p', '--param', action='append', metavar='KEY=VALUE')
     args = parser.parse_args(argv)
-    spec = load_profile(args.profile)
-    settings = spec['params'] | spec['notebooks'].get('04_train', {}) | parse_overrides(args.param)
-    known = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig.from_dict({k: v or None if k in ('train_rows', 'dev_rows') else v
-                                    for k, v in settings.items() if k in known})
+    settings = notebook_parameters(load_profile(args.profile), '04_train', parse_overrides(args.param))
+    known = {f.name for f in fields(TrainConfig)}  # the stage's other parameters (data_dir, augment_target...) are not training settings
+    config = TrainConfig.from_dict({k: v for k, v in settings.items() if k in known})
     data = load_goemotions(args.data_dir)
     if settings.get('augment_target'):
         from samo_nb.augment import augment_splits

@@ -86,7 +86,7 @@ def test_workers_agree_with_one_process(exported, tmp_path):
 
 def test_ray_gives_the_local_scores(exported, tmp_path):
     ray = pytest.importorskip('ray')
-    from samo_nb.batch import score_file_ray
+    from samo_nb.batch_ray import score_file_ray
     src = corpus(tmp_path/'in.parquet', 300)
     pd.DataFrame({'id': ['x', 'y'], 'text': ['', None]}).to_parquet(tmp_path/'bad.parquet')
     folder = tmp_path/'in'; folder.mkdir(); shutil.move(src, folder/'a.parquet'); shutil.move(tmp_path/'bad.parquet', folder/'b.parquet')
