@@ -16,7 +16,7 @@ from samo_nb.serve_load import running_server
 from samo_nb.testing import tone_wav
 
 ENV = {'SAMO_API_KEYS': 'alice:ka,bob:kb', 'SAMO_RATE_PER_S': '0', 'SAMO_MAX_JOURNAL_PENDING': '64', 'SAMO_STORE_DIR': '',
-       'SAMO_MAX_AUDIO_S': '5'}
+       'SAMO_MAX_AUDIO_S': '5', 'SAMO_DB_BUSY_TIMEOUT_S': '2'}
 ALICE, BOB = {'X-API-Key': 'ka'}, {'X-API-Key': 'kb'}
 
 
@@ -225,6 +225,25 @@ def test_idempotent_retries_under_concurrency(server):
     assert all_ids(server, ALICE) == after
     # keys are per person: bob's same key is a new request of his
     assert call(server, 'POST', '/v1/entries', BOB, {'Idempotency-Key': key}, json=body).json()['id'] not in after
+
+
+# ---------------------------------------------------------------- a locked database
+
+def test_locked_sqlite_is_503_with_retry_after(server):
+    "A SQLite file another writer holds past the busy timeout: 503 with Retry-After, nothing stored; the retry is a 201."
+    if not server.db_url.startswith('sqlite'): pytest.skip('file locks are SQLite\'s: PostgreSQL writers wait on row locks only')
+    import sqlite3
+    body = {'text': f'{tag()} Written while another writer held the file.', 'date': '2026-11-25'}
+    before = all_ids(server, ALICE)
+    other = sqlite3.connect(server.db_url.removeprefix('sqlite:///'), timeout=5, isolation_level=None)
+    other.execute('BEGIN IMMEDIATE')  # the write lock (with WAL, readers go on)
+    try:
+        busy = call(server, 'POST', '/v1/entries', ALICE, json=body)
+        assert_error(busy, 503, 'store_busy')
+        assert int(busy.headers['retry-after']) >= 1
+        assert all_ids(server, ALICE) == before
+    finally: other.rollback(); other.close()
+    assert add(server, ALICE, body['text'], body['date'])['id'] not in before
 
 
 # ---------------------------------------------------------------- a crash mid-burst
