@@ -26,7 +26,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
-from .core import SamoError, jsonable, resolve_model_dir
+from .core import SamoError, jsonable
 from .journal import EntryAnalysis, analyze_entry
 from .memory import Journal  # the store (10a) with its views (10b)
 from .store import PAGE_LIMIT, BadCursor, IdempotencyMismatch, StoreBusy, model_fingerprint
@@ -159,17 +159,16 @@ class JournalService:
         self.state, self._journal, self._lock = state, None, threading.Lock()
 
     def model(self) -> tuple[str, str]:
-        "(name, hash) recorded with each entry: the served model directory's fingerprint, or the detector's name."
-        try: return model_fingerprint(resolve_model_dir(self.state.cfg.model_dir))
-        except SamoError: return self.state.model_name, '0' * 16  # a detector without a model directory (a stand-in)
+        "(name, hash) recorded with each entry: the served model directory's fingerprint, or a stand-in detector's name."
+        path = self.state.model_path
+        return model_fingerprint(path) if path else (self.state.model_name, '0' * 16)
 
     def journal(self) -> Journal:
         "The open journal (opened, and migrated, on the first call)."
         with self._lock:
-            if self._journal is None:
-                journal = self._open()
-                journal._detector, journal._model = self.state.detector, self.model()  # the app's model, never a second copy
-                self._journal = journal
+            if self._journal is None: self._journal = self._open()
+            if self._journal._detector is None and self.state.detector is not None:  # once loaded: the app's model, never a second copy
+                self._journal._detector, self._journal._model = self.state.detector, self.model()
             return self._journal
 
     def _open(self, attempts: int = 3) -> Journal:

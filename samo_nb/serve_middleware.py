@@ -4,8 +4,7 @@
 
 # %% auto #0
 __all__ = ['LATENCY_BUCKETS', 'log', 'LOG_FIELDS', 'REQUEST_ID', 'TokenBuckets', 'Metrics', 'JsonFormatter', 'configure_logging',
-           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'keep_top', 'dev_reference', 'ServiceState',
-           'media_type', 'Guard']
+           'api_key_auth', 'Batcher', 'run_sync', 'Serialized', 'keep_top', 'ServiceState', 'media_type', 'Guard']
 
 # %% ../nbs/10e_serve_middleware.ipynb #7439df19
 import asyncio, hmac, json, logging, re, shutil, sys, threading, time, traceback, uuid
@@ -236,10 +235,6 @@ def keep_top(result: dict, # one text's result, its scores highest first
     if 'windows' in result: kept['windows'] = [{**w, 'scores': cut(w['scores'])} for w in result['windows']]
     return kept
 
-def dev_reference(model_dir) -> dict|None:
-    "The `dev_label_rates` of a model directory; None for anything else (a stand-in, a model calibrated before them)."
-    return ModelDir.of(model_dir).dev_label_rates if model_dir and (Path(model_dir)/SAMO_JSON).is_file() else None
-
 class ServiceState:
     "What one app instance holds; `load` fills in the detector."
     def __init__(self, cfg: ServeSettings, # limits, keys, model
@@ -261,6 +256,7 @@ class ServiceState:
         self.journal_pending = 0  # touched on the event loop only
         self.asr_used = False  # Whisper loads on the first audio upload
         self.drift: DriftMonitor|None = None  # set with the detector
+        self.model_path: Path|None = None  # the served model directory, once loaded; None for a stand-in
         if detector is not None: self._loaded(detector)
 
     def accept(self, path: str, # a POST route
@@ -280,7 +276,9 @@ class ServiceState:
         where = getattr(detector, 'model_dir', None) or getattr(getattr(detector, 'runtime', None), 'model_dir', None)
         # clients see the model's folder name (models/latest resolved), not where it lives on the server
         self.model_name = Path(where or self.cfg.model_dir or 'models/latest').resolve().name
-        self.drift = DriftMonitor(dev_reference(where), getattr(detector, 'thresholds', None))
+        self.model_path = Path(where).resolve() if where and (Path(where)/SAMO_JSON).is_file() else None
+        reference = ModelDir.of(self.model_path).dev_label_rates if self.model_path else None  # None: calibrated before them
+        self.drift = DriftMonitor(reference, getattr(detector, 'thresholds', None))
         self.metrics.watch(self.model_name, self.drift)
         self.metrics.ready.set(1)
 
