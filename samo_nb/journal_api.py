@@ -28,8 +28,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .asr import AUDIO_SUFFIXES, SAMPLE_RATE, decode_audio
 from .core import SamoError, jsonable
 from .journal import EntryAnalysis, analyze_entry
-from .memory import Journal  # the store (10a) with its views (10b)
-from .store import PAGE_LIMIT, BadCursor, IdempotencyMismatch, StoreBusy, model_fingerprint
+from .memory import PAGE_LIMIT, Journal  # the store (10a) with its views (10b)
+from .store import BadCursor, IdempotencyMismatch, StoreBusy, model_fingerprint
 from .serve_middleware import ServiceState, log, media_type
 from .serve_schemas import ERROR_RESPONSES, ApiError, ErrorBody, request_models, validation_detail
 

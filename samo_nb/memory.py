@@ -4,7 +4,7 @@
 
 # %% ../nbs/10b_memory.ipynb #751d0365
 from __future__ import annotations
-import copy, datetime as dt, json, time
+import base64, binascii, copy, datetime as dt, json, time
 from dataclasses import replace
 from pathlib import Path
 from typing import Iterator
@@ -13,18 +13,54 @@ import numpy as np
 import pandas as pd
 from .core import require
 for _module in ('sqlalchemy', 'alembic', 'ruptures'): require(_module, 'store')  # missing: one line naming the extra
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from .core import NEUTRAL, SamoError, jsonable
 from .journal import (EntryAnalysis, JournalAnalysis, _as_date, analyze_entry, analyze_journal, dominant,
                              frequent_emotions, load_detector, notable_shifts, sentence_times, timeline_frame)
-from .store import Entry, Journal, _entry, _fill, _person, _query, model_fingerprint, patch_method
+from .store import BadCursor, Entry, Journal, _entry, _fill, _person, _query, model_fingerprint, patch_method
 
 # %% auto #0
-__all__ = ['FREQS', 'EKMAN_COLORS', 'WEEKDAYS', 'stand_in', 'period_frame', 'valence_change_points', 'low_streak',
+__all__ = ['PAGE_LIMIT', 'FREQS', 'EKMAN_COLORS', 'WEEKDAYS', 'stand_in', 'period_frame', 'valence_change_points', 'low_streak',
            'store_benchmark']
+
+# %% ../nbs/10b_memory.ipynb #da483cc5
+PAGE_LIMIT = 500  # the most entries one page holds
+
+def _cursor(row: Entry) -> str:
+    "The opaque cursor of the entries after `row`: urlsafe base64 of its (recorded_at, id), the order's key."
+    return base64.urlsafe_b64encode(json.dumps([row.recorded_at.isoformat(), row.id]).encode()).decode().rstrip('=')
+
+def _after(cursor: str) -> tuple[dt.datetime, int]:
+    "The (recorded_at, id) a cursor holds; a `BadCursor` for anything `_cursor` did not write."
+    try:
+        when, entry_id = json.loads(base64.urlsafe_b64decode(cursor + '=' * (-len(cursor) % 4)))
+        if type(entry_id) is int: return dt.datetime.fromisoformat(when), entry_id
+    except (binascii.Error, ValueError, TypeError): pass  # JSON and Unicode errors are ValueErrors
+    raise BadCursor(f"Page cursor {cursor!r} is not one this journal wrote: pass the `next` of the previous page, or none for the first.")
+
+@patch_method
+def page(self: Journal,
+         person: str, # whose journal
+         start: str|dt.date|None = None, # first day (inclusive)
+         end: str|dt.date|None = None, # last day (inclusive)
+         emotion: str|None = None, # as in `entries`
+         min_valence: float|None = None, # valence bounds (inclusive)
+         max_valence: float|None = None,
+         limit: int = 50, # entries per page, 1 to `PAGE_LIMIT`
+         cursor: str|None = None, # the previous page's `next`; None: the first page
+        ) -> tuple[list[EntryAnalysis], str|None]:
+    "One page of `entries` (same filters, same order) and the cursor of the next page (None after the last)."
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_LIMIT:
+        raise SamoError(f"limit {limit!r}: give 1 to {PAGE_LIMIT} entries per page.")
+    q = _query(person, start, end, emotion, min_valence, max_valence)
+    if cursor is not None:  # keyset: the rows after the cursor's, so inserts and deletes elsewhere never shift a page
+        when, last = _after(cursor)
+        q = q.where(or_(Entry.recorded_at > when, and_(Entry.recorded_at == when, Entry.id > last)))
+    with Session(self.engine) as s: rows = list(s.scalars(q.limit(limit + 1)))
+    return [_entry(r) for r in rows[:limit]], _cursor(rows[limit - 1]) if len(rows) > limit else None
 
 # %% ../nbs/10b_memory.ipynb #b243062d
 def stand_in(template: EntryAnalysis, # a real analysis to copy (sentences, scores, summary)

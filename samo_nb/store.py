@@ -4,7 +4,7 @@
 
 # %% ../nbs/10a_store.ipynb #b7d8a762
 from __future__ import annotations
-import base64, binascii, datetime as dt, hashlib, json, re, shutil, sqlite3
+import datetime as dt, hashlib, re, shutil, sqlite3
 from dataclasses import fields
 from functools import lru_cache
 from pathlib import Path
@@ -15,7 +15,7 @@ import numpy as np
 from .core import require
 for _module in ('sqlalchemy', 'alembic'): require(_module, 'store')  # missing: one line naming the extra
 from sqlalchemy import (JSON, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint,
-                        and_, create_engine, event, func, or_, select)
+                        create_engine, event, func, select)
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, IntegrityError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
@@ -25,9 +25,9 @@ from .core import LABELS, SamoError, group_names, jsonable, resolve_model_dir
 from .journal import EntryAnalysis, _as_date, _source, analyze_entry, dominant, journal_files, load_detector
 
 # %% auto #0
-__all__ = ['MIGRATIONS', 'EMOTIONS', 'PAGE_LIMIT', 'Base', 'Entry', 'EntryLabel', 'IdempotencyKey', 'StoreBusy',
-           'IdempotencyMismatch', 'BadCursor', 'journal_engine', 'alembic_config', 'head_revision', 'schema_revision',
-           'migrate', 'content_hash', 'model_fingerprint', 'patch_method', 'Journal']
+__all__ = ['MIGRATIONS', 'EMOTIONS', 'Base', 'Entry', 'EntryLabel', 'IdempotencyKey', 'StoreBusy', 'IdempotencyMismatch',
+           'BadCursor', 'journal_engine', 'alembic_config', 'head_revision', 'schema_revision', 'migrate',
+           'content_hash', 'model_fingerprint', 'patch_method', 'Journal']
 
 # %% ../nbs/10a_store.ipynb #ec192a90
 class Base(DeclarativeBase):
@@ -447,41 +447,6 @@ def entries(self: Journal,
     "A person's entries under the filters, in the order they were recorded."
     q = _query(person, start, end, emotion, min_valence, max_valence).limit(limit).offset(offset)
     with Session(self.engine) as s: return [_entry(r) for r in s.scalars(q)]
-
-PAGE_LIMIT = 500  # the most entries one page holds
-
-def _cursor(row: Entry) -> str:
-    "The opaque cursor of the entries after `row`: urlsafe base64 of its (recorded_at, id), the order's key."
-    return base64.urlsafe_b64encode(json.dumps([row.recorded_at.isoformat(), row.id]).encode()).decode().rstrip('=')
-
-def _after(cursor: str) -> tuple[dt.datetime, int]:
-    "The (recorded_at, id) a cursor holds; a `BadCursor` for anything `_cursor` did not write."
-    try:
-        when, entry_id = json.loads(base64.urlsafe_b64decode(cursor + '=' * (-len(cursor) % 4)))
-        if type(entry_id) is int: return dt.datetime.fromisoformat(when), entry_id
-    except (binascii.Error, ValueError, TypeError): pass  # JSON and Unicode errors are ValueErrors
-    raise BadCursor(f"Page cursor {cursor!r} is not one this journal wrote: pass the `next` of the previous page, or none for the first.")
-
-@patch_method
-def page(self: Journal,
-         person: str, # whose journal
-         start: str|dt.date|None = None, # first day (inclusive)
-         end: str|dt.date|None = None, # last day (inclusive)
-         emotion: str|None = None, # as in `entries`
-         min_valence: float|None = None, # valence bounds (inclusive)
-         max_valence: float|None = None,
-         limit: int = 50, # entries per page, 1 to `PAGE_LIMIT`
-         cursor: str|None = None, # the previous page's `next`; None: the first page
-        ) -> tuple[list[EntryAnalysis], str|None]:
-    "One page of `entries` (same filters, same order) and the cursor of the next page (None after the last)."
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PAGE_LIMIT:
-        raise SamoError(f"limit {limit!r}: give 1 to {PAGE_LIMIT} entries per page.")
-    q = _query(person, start, end, emotion, min_valence, max_valence)
-    if cursor is not None:  # keyset: the rows after the cursor's, so inserts and deletes elsewhere never shift a page
-        when, last = _after(cursor)
-        q = q.where(or_(Entry.recorded_at > when, and_(Entry.recorded_at == when, Entry.id > last)))
-    with Session(self.engine) as s: rows = list(s.scalars(q.limit(limit + 1)))
-    return [_entry(r) for r in rows[:limit]], _cursor(rows[limit - 1]) if len(rows) > limit else None
 
 @patch_method
 def delete(self: Journal, person: str, # whose journal
