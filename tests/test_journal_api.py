@@ -14,6 +14,7 @@ from sqlalchemy import create_engine
 
 from samo_nb.serve_load import running_server
 from samo_nb.testing import tone_wav
+from test_serve import assert_error  # the one check of the API's JSON errors
 
 ENV = {'SAMO_API_KEYS': 'alice:ka,bob:kb', 'SAMO_RATE_PER_S': '0', 'SAMO_MAX_JOURNAL_PENDING': '64', 'SAMO_STORE_DIR': '',
        'SAMO_MAX_AUDIO_S': '5', 'SAMO_DB_BUSY_TIMEOUT_S': '2'}
@@ -55,16 +56,6 @@ def all_ids(server, key, **params):
         assert r.status_code == 200, r.text
         out += [e['id'] for e in r.json()['entries']]
         if (cursor := r.json()['next']) is None: return out
-
-
-def assert_error(r, status, error=None):
-    "A JSON error `{error, detail}` with `status`."
-    assert r.status_code == status, (r.status_code, r.text[:300])
-    assert r.headers['content-type'].startswith('application/json'), r.headers
-    body = r.json()
-    assert set(body) == {'error', 'detail'} and body['error'] and body['detail'], body
-    if error: assert body['error'] == error, body
-    return body
 
 
 def tag() -> str: return uuid.uuid4().hex[:8]  # makes each test's texts its own
