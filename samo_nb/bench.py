@@ -13,8 +13,9 @@ from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path
 from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
-__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup', 'measure', 'main',
-           'run_setup', 'bench_model', 'run_bench', 'summarize', 'bench_table', 'goals_table', 'plot_bench']
+__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'ANCHORS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup',
+           'measure', 'main', 'run_setup', 'bench_model', 'run_bench', 'summarize', 'bench_table', 'goals_table',
+           'plot_bench', 'encoder_blocks', 'model_names', 'comparison', 'comparison_markdown', 'plot_quality_latency']
 
 # %% ../nbs/07b_bench.ipynb #22eaaff1
 SETUPS = {
@@ -230,5 +231,93 @@ def plot_bench(summary: dict):
         if key == 'p50_ms': ax.set_xscale('log')
         for i, v in enumerate(values): ax.text(v, i, f' {v:.3g}', va='center', fontsize=8)
         if ax is not axes[0]: ax.set_yticklabels([])
+    fig.tight_layout()
+    return fig
+
+# %% ../nbs/07b_bench.ipynb #d1f019fe
+ANCHORS = [  # published GoEmotions macro-F1, test split: (model, macro-F1, how thresholds were set, source)
+    ('BERT-base', 0.46, 'threshold 0.3', 'Demszky et al., ACL 2020'),
+    ('SamLowe/roberta-base-go_emotions', 0.45, 'threshold 0.5', 'model card'),
+    ('RoBERTa-large', 0.515, 'tuned', 'reported 0.51-0.52'),
+    ('BERT, clipped asymmetric loss', 0.54, 'tuned', 'IEEE Access, 2025'),
+]
+
+def encoder_blocks(model: ModelDir) -> list[int]:
+    "Encoder blocks of each transformer member of a model directory (from its config.json)."
+    return [json.loads((m.path/'config.json').read_text())['num_hidden_layers']
+            for m in model.members if (m.path/'config.json').is_file()]
+
+def model_names(paths: list[str|Path], # model directories, in table order
+               ) -> dict[str, Path]:
+    "A distinct table name for each model directory: its folder name, or parent/folder where two folders share a name."
+    paths = [Path(p) for p in paths]
+    names = {}
+    for path in paths:
+        name = path.name if [q.name for q in paths].count(path.name) == 1 else f'{path.parent.name}/{path.name}'
+        if name in names: raise SamoError(f'{path} and {names[name]} share the name {name}: compare each model once, or rename one folder.')
+        names[name] = path
+    return names
+
+def comparison(models: dict[str, str|Path], # name: model directory, ours
+               timings: dict[str, dict], # name: its `measure` result in this run
+               peers: dict[str, dict], # peer set-up: its `measure` result in this run
+              ) -> list[dict]:
+    "One row per model of ours: blocks, recorded dev cross-fit macro-F1, file MB, batch-1 p50 and speed-ups over the peers."
+    rows = []
+    for name, path in models.items():
+        model, timing = ModelDir(path), timings[name]
+        crossfit = model.meta.get('dev_crossfit') or {}
+        row = {'model': name, 'encoder_blocks': encoder_blocks(model), 'dev_macro_f1': crossfit.get('macro_f1'),
+               'protocol': crossfit.get('protocol'), 'thresholds': crossfit.get('calibration', {}).get('thresholds'),
+               'distilled_from': (model.meta.get('distilled_from') or {}).get('teacher'), 'variant': model.default_variant,
+               'file_mb': timing['size_mb'], 'p50_ms': timing['p50_ms']}
+        for peer in ('peer-onnx-int8', 'peer-pipeline'):
+            row[f'speedup_vs_{peer}'] = peers[peer]['p50_ms'] / timing['p50_ms'] if peer in peers else None
+        rows.append(row)
+    return rows
+
+# %% ../nbs/07b_bench.ipynb #fa54e13f
+def _blocks(blocks: list[int]) -> str: return '+'.join(map(str, blocks)) or '-'
+
+def comparison_markdown(rows: list[dict], # `comparison` rows of one run
+                        peers: dict[str, dict], # peer set-up: {'p50_ms': ...} in that run
+                       ) -> str:
+    "The results table: our models (dev cross-fit) and the published anchors (test), with sizes and speed from one run."
+    show = lambda v, fmt: '-' if v is None else format(v, fmt)
+    table = [[f"**{r['model']}** (ours)", _blocks(r['encoder_blocks']), show(r['dev_macro_f1'], '.3f'),
+              f"dev, {r['protocol'] or 'not evaluated'}, {r['thresholds'] or '?'} threshold", f"{r['file_mb']:.1f} ({r['variant']})",
+              f"{r['p50_ms']:.2f}", show(r['speedup_vs_peer-onnx-int8'], '.1f') + 'x', show(r['speedup_vs_peer-pipeline'], '.0f') + 'x']
+             for r in rows]
+    roberta = {'pipeline': peers.get('peer-pipeline', {}).get('p50_ms'), 'int8': peers.get('peer-onnx-int8', {}).get('p50_ms')}
+    for name, f1, thresholds, source in ANCHORS:
+        timed = name.startswith('SamLowe') and roberta['int8'] is not None  # its architecture is the peers' RoBERTa-base
+        table.append([f'{name} ({source})', '12' if 'base' in name else '24', f'{f1:.3f}', f'test, {thresholds}',
+                      '119 (int8) / 476' if timed else '-',
+                      f"{roberta['int8']:.1f} (int8) / {roberta['pipeline']:.0f}" if timed else '-',
+                      '1.0x' if timed else '-', '-'])
+    return markdown_table(['model', 'encoder blocks', 'macro-F1', 'split, thresholds', 'file MB', 'p50 ms, batch 1',
+                           'vs RoBERTa ONNX int8', 'vs RoBERTa pipeline'], table)
+
+# %% ../nbs/07b_bench.ipynb #9bffe1f0
+def plot_quality_latency(rows: list[dict], # `comparison` rows of one run
+                         peers: dict[str, dict], # peer set-up: {'p50_ms': ...} in that run
+                        ):
+    "Macro-F1 against batch-1 p50 (log): our models (dev cross-fit) and RoBERTa-base (its published test score) as timed in the run."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    ours = [r for r in rows if r['dev_macro_f1'] is not None]
+    ax.scatter([r['p50_ms'] for r in ours], [r['dev_macro_f1'] for r in ours], s=60, color='tab:green', zorder=3,
+               label='ours: dev, 2-fold cross-fit (ONNX)')
+    for r in ours: ax.annotate(f" {r['model']} ({_blocks(r['encoder_blocks'])} blocks)", (r['p50_ms'], r['dev_macro_f1']), fontsize=8)
+    samlowe = next(f1 for name, f1, *_ in ANCHORS if name.startswith('SamLowe'))
+    timed = [(label, peers[k]['p50_ms']) for k, label in [('peer-onnx-int8', 'ONNX int8'), ('peer-pipeline', 'pipeline')] if k in peers]
+    if timed:
+        ax.scatter([p for _, p in timed], [samlowe] * len(timed), s=60, marker='s', color='tab:gray', zorder=3,
+                   label='RoBERTa-base: published test score, timed here')
+        for label, p in timed: ax.annotate(f' {label}', (p, samlowe), fontsize=8)
+    ax.set_xscale('log')
+    ax.set(xlabel='p50 latency at batch 1, ms (log; same run, same texts)', ylabel='macro-F1 (28 labels)',
+           title='Quality against latency')
+    ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
     return fig

@@ -4,7 +4,6 @@
 
 # %% ../nbs/05_calibrate.ipynb #3ffec13c
 from __future__ import annotations
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -16,9 +15,9 @@ from .core import LABELS, NUM_LABELS, SAMO_JSON, SamoError, update_model_meta
 from .modeldir import THRESHOLD_GRID, ModelDir, calibrated_probs, f1_by_threshold, sweep_global_threshold
 
 # %% auto #0
-__all__ = ['LOG_T_BOUNDS', 'TEMPERATURE_METHODS', 'THRESHOLD_METHODS', 'check_scores', 'fit_temperature', 'apply_temperature',
-           'expected_calibration_error', 'reliability_diagram', 'search_class_thresholds', 'Calibration',
-           'fit_calibration', 'save_calibration', 'load_calibration', 'label_rates']
+__all__ = ['LOG_T_BOUNDS', 'SHRINK_STRENGTH', 'TEMPERATURE_METHODS', 'THRESHOLD_METHODS', 'check_scores', 'fit_temperature',
+           'apply_temperature', 'expected_calibration_error', 'reliability_diagram', 'search_class_thresholds',
+           'shrink_thresholds', 'Calibration', 'fit_calibration', 'save_calibration', 'load_calibration', 'label_rates']
 
 # %% ../nbs/05_calibrate.ipynb #c68cfcc6
 def check_scores(scores: np.ndarray, # (n, 28) logits or probabilities
@@ -121,6 +120,19 @@ def search_class_thresholds(probs: np.ndarray, # (n, 28) probabilities of the fi
     if fallback is None: fallback = sweep_global_threshold(probs, y, grid)[0]
     return np.where(y.sum(0) >= min_positives, best, fallback)
 
+# %% ../nbs/05_calibrate.ipynb #071f23f0
+SHRINK_STRENGTH = 50.0  # fitting positives at which a label's own threshold and the global one weigh the same
+
+def shrink_thresholds(class_thresholds: np.ndarray, # (28,) per-label thresholds
+                      global_threshold: float, # the best single threshold
+                      positives: np.ndarray, # (28,) positives per label in the fitting data
+                      strength: float = SHRINK_STRENGTH, # positives at which both weigh the same
+                     ) -> np.ndarray:
+    "Per-label thresholds pulled toward `global_threshold`: label c keeps n_c / (n_c + strength) of its own."
+    if strength < 0: raise SamoError(f"strength={strength}: use a number of positives >= 0 (0: no shrinking).")
+    weight = np.asarray(positives, dtype=np.float64) / (np.asarray(positives, dtype=np.float64) + strength)
+    return weight * np.asarray(class_thresholds, dtype=np.float64) + (1 - weight) * global_threshold
+
 # %% ../nbs/05_calibrate.ipynb #e2a4202f
 @dataclass
 class Calibration:
@@ -150,15 +162,16 @@ class Calibration:
 
 # %% ../nbs/05_calibrate.ipynb #1a52717f
 TEMPERATURE_METHODS = ('global', 'class', None)
-THRESHOLD_METHODS = ('class', 'global', 'fixed')
+THRESHOLD_METHODS = ('class', 'shrunk', 'global', 'fixed')
 
 def fit_calibration(logits: np.ndarray, # (n, 28) logits of the fitting split (dev)
                     y: np.ndarray, # (n, 28) 0/1 labels
                     temperature: str|None = 'global', # 'global', 'class' or None
-                    thresholds: str = 'class', # 'class', 'global' or 'fixed'
+                    thresholds: str = 'class', # 'class', 'shrunk', 'global' or 'fixed'
                     fixed: float = 0.5, # the threshold for thresholds='fixed'
                     grid: np.ndarray = THRESHOLD_GRID, # thresholds to try
                     min_positives: int = 10, # labels with fewer positives keep the global threshold
+                    shrink: float = SHRINK_STRENGTH, # for thresholds='shrunk': positives at which a label goes halfway
                    ) -> Calibration:
     "Fit a temperature, then thresholds on the calibrated probabilities, on (`logits`, `y`)."
     if temperature not in TEMPERATURE_METHODS:
@@ -169,8 +182,9 @@ def fit_calibration(logits: np.ndarray, # (n, 28) logits of the fitting split (d
     t = 1.0 if temperature is None else fit_temperature(logits, y, per_class=temperature == 'class')
     probs = apply_temperature(logits, t)
     best = fixed if thresholds == 'fixed' else sweep_global_threshold(probs, y, grid)[0]
-    per_label = (search_class_thresholds(probs, y, grid, min_positives, best) if thresholds == 'class'
-                 else np.full(NUM_LABELS, best))
+    per_label = np.full(NUM_LABELS, best)
+    if thresholds in ('class', 'shrunk'): per_label = search_class_thresholds(probs, y, grid, min_positives, best)
+    if thresholds == 'shrunk': per_label = shrink_thresholds(per_label, best, y.sum(0), shrink)
     return Calibration(t, per_label, best, f'temperature={temperature or "none"}, thresholds={thresholds}')
 
 # %% ../nbs/05_calibrate.ipynb #8f34943d

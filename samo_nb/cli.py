@@ -141,7 +141,9 @@ def cmd_bench(args) -> int:
     from samo_nb.runner import parse_overrides, run_pipeline
     from samo_nb.bench import bench_model
     model = bench_model(resolve_model_dir(args.model))  # exported, or a one-line error now
-    overrides = parse_overrides(args.param) | {'model_dir': str(model)} | ({'publish': True} if args.publish else {})
+    compared = [str(bench_model(m)) for m in args.compare or []]  # each exported, or a one-line error before any timing
+    overrides = (parse_overrides(args.param) | {'model_dir': str(model)} | ({'compare_models': compared} if compared else {})
+                 | ({'publish': True} if args.publish else {}))
     with tempfile.TemporaryDirectory() as models:  # the runner registers a run's model as models/latest: not here
         run_dir = run_pipeline(args.profile, overrides, only='07b', nbs=args.nbs, reports=args.reports, models=models,
                                progress=not (args.quiet or args.json))
@@ -291,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument('--profile', default='bench', help='params/<NAME>.yaml or a YAML path (default: bench)')
     bench.add_argument('-p', '--param', action='append', metavar='KEY=VALUE', help='override a parameter, e.g. -p n_texts=50')
     bench.add_argument('--json', action='store_true', help='print the results as JSON')
+    bench.add_argument('--compare', action='append', metavar='DIR',
+                       help='another model directory (exported) to time beside --model in the same run (repeatable)')
     bench.add_argument('--publish', action='store_true', help='record the headline figures in reports/results.json')
     for name, what in [('nbs', 'notebooks'), ('reports', 'run reports')]:
         bench.add_argument(f'--{name}', type=Path, help=f'folder for {what} (default: the project\'s)')

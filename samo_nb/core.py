@@ -234,11 +234,13 @@ def default_encoder_path() -> Path:
 # %% ../nbs/00_core.ipynb #24ca6653
 def results_path() -> Path: "The committed table of published results."; return reports_dir()/'results.json'
 
-def publish_results(stage: str, metrics: dict, run: str, command: str, path: Path|None = None) -> Path:
+def publish_results(stage: str, metrics: dict, run: str, command: str, path: Path|None = None,
+                    details: dict|None = None, # structured figures beside the headline (e.g. the bench's comparison rows)
+                   ) -> Path:
     "Record a stage's headline `metrics` from `run` (reproduced by `command`) in the results table."
     path = path or results_path()
     table = json.loads(path.read_text()) if path.exists() else {}
-    table[stage] = {'metrics': metrics, 'run': run, 'command': command}
+    table[stage] = {'metrics': metrics, 'run': run, 'command': command} | ({'details': details} if details else {})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(table), indent=2) + '\n')
     return path

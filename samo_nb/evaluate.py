@@ -13,8 +13,8 @@ from .core import LABELS, NUM_LABELS, SamoError, group_scores
 from .calibrate import check_scores, expected_calibration_error, fit_calibration
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'COUNT_KEYS', 'evaluate', 'crossfit', 'crossfit_evaluate', 'per_class_table', 'plot_per_class_f1',
-           'format_metrics']
+__all__ = ['METRIC_KEYS', 'COUNT_KEYS', 'THRESHOLD_COMPARISON', 'evaluate', 'crossfit', 'crossfit_evaluate', 'compare_thresholds',
+           'plot_threshold_comparison', 'per_class_table', 'plot_per_class_f1', 'format_metrics']
 
 # %% ../nbs/05a_evaluate.ipynb #5f12fac2
 METRIC_KEYS = ('macro_f1', 'micro_f1', 'weighted_f1', 'precision', 'recall', 'ekman_macro_f1',
@@ -92,6 +92,49 @@ def crossfit_evaluate(logits: np.ndarray, # (n, 28) dev logits
         cal = fit_calibration(logits[fitted], y[fitted], **fit_kwargs)
         return evaluate(y[scored], cal.probs(logits[scored]), cal.thresholds, split)
     return crossfit(len(y), fit_and_score, seed, folds, split)
+
+# %% ../nbs/05a_evaluate.ipynb #287b9718
+THRESHOLD_COMPARISON = ('global', 'class', 'shrunk')  # the threshold methods compared, in order
+
+def compare_thresholds(logits: np.ndarray, # (n, 28) dev logits
+                       y: np.ndarray, # (n, 28) 0/1 dev labels
+                       methods: tuple[str, ...] = THRESHOLD_COMPARISON, # `fit_calibration` threshold methods
+                       folds: tuple[int, ...] = (2, 5, 10), # fold counts to estimate with
+                       repeats: int = 1, # shuffles per fold count (seeds seed, seed + 1, ...)
+                       seed: int = 42,
+                       **fit_kwargs, # passed to `fit_calibration` (temperature, min_positives, ...)
+                      ) -> pd.DataFrame:
+    "Cross-fit macro-F1 of each threshold method at each fold count: one row per (method, folds, repeat)."
+    logits, y = check_scores(logits, y)
+    rows = []
+    for k, repeat, method in ((k, r, m) for k in folds for r in range(repeats) for m in methods):
+        pred = np.zeros(y.shape, dtype=np.int64)
+        def fit_and_score(fitted, scored):
+            cal = fit_calibration(logits[fitted], y[fitted], **(fit_kwargs | {'thresholds': method}))
+            pred[scored] = cal.predict(logits[scored])
+            return evaluate(y[scored], cal.probs(logits[scored]), cal.thresholds)
+        folded = crossfit(len(y), fit_and_score, seed + repeat, k)
+        per_label = f1_score(y, pred, average=None, zero_division=0)
+        rows.append({'thresholds': method, 'folds': k, 'repeat': repeat, 'fit_share': round((k - 1) / k, 4),
+                     'pooled_macro_f1': float(per_label.mean()),
+                     'pooled_micro_f1': float(f1_score(y, pred, average='micro', zero_division=0)),
+                     'fold_mean_macro_f1': folded['macro_f1'], 'labels_at_zero': int((per_label == 0).sum())})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/05a_evaluate.ipynb #cb88f422
+def plot_threshold_comparison(table: pd.DataFrame, # a result of `compare_thresholds`
+                             ):
+    "Pooled cross-fit macro-F1 against the number of folds, one line per threshold method (mean and range over repeats)."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for method, rows in table.groupby('thresholds', sort=False):
+        stats = rows.groupby('folds')['pooled_macro_f1'].agg(['mean', 'min', 'max'])
+        ax.errorbar(stats.index, stats['mean'], yerr=[stats['mean'] - stats['min'], stats['max'] - stats['mean']],
+                    marker='o', capsize=3, label=method)
+    ax.set(xlabel='folds (each fit on (k - 1)/k of dev)', ylabel='dev macro-F1, pooled out-of-fold',
+           title='Threshold methods by fold count', xticks=sorted(table['folds'].unique()))
+    ax.legend(title='thresholds')
+    return fig
 
 # %% ../nbs/05a_evaluate.ipynb #65c7dcd6
 def per_class_table(metrics: dict) -> pd.DataFrame:

@@ -52,3 +52,24 @@ def test_bench_help_and_errors(tmp_path):
     proc = samo('bench', '--help')
     assert proc.returncode == 0 and 'usage: samo bench' in proc.stdout and '--json' in proc.stdout
     one_line_error(samo('bench', '--model', tmp_path), 'is not a samo model directory')
+
+
+def test_bench_compares_models_in_one_run(exported, tmp_path):
+    "`--compare` times another model beside --model and reports both, with the dev estimate each recorded."
+    from samo_nb.core import update_model_meta
+    from samo_nb.testing import tiny_goemotions
+    other = tiny_model(tmp_path/'other', seed=3)
+    export_onnx(other)
+    update_model_meta(other, {'dev_crossfit': {'macro_f1': 0.25, 'protocol': 'dev 2-fold cross-fit', 'calibration': {'thresholds': 'global'}}})
+    data = tmp_path/'data'; data.mkdir()
+    for split, ds in tiny_goemotions(16, 24).items():
+        (data/f'{split}.tsv').write_text(''.join(f"{r['text']}\t{','.join(map(str, r['label_ids']))}\t{r['id']}\n" for r in ds))
+    one_line_error(samo('bench', '--model', exported, '--compare', tmp_path/'absent'), 'is not a samo model directory')
+    proc = samo('bench', '--model', exported, '--compare', other, '--json', '--reports', tmp_path/'reports',
+                *[a for p in ['peers=tiny', 'n_texts=3', 'repeats=1', 'batches=1', 'batch_size=4', 'f1_rows=8',
+                              'compare_spin=false', f'data_dir={data}'] for a in ('-p', p)])
+    assert proc.returncode == 0, proc.stderr
+    rows = {r['model']: r for r in json.loads(proc.stdout)['comparison']}
+    assert set(rows) == {f'{exported.parent.name}/model', 'other/model'}  # both folders are called model
+    assert rows['other/model']['dev_macro_f1'] == 0.25 and rows['other/model']['thresholds'] == 'global'
+    assert all(r['p50_ms'] > 0 and r['speedup_vs_peer-onnx-int8'] > 0 and r['encoder_blocks'] for r in rows.values())
