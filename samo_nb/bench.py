@@ -9,13 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory
+from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory, results_path
 from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
 __all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'ANCHORS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup',
            'measure', 'main', 'run_setup', 'bench_model', 'run_bench', 'summarize', 'bench_table', 'goals_table',
-           'plot_bench', 'encoder_blocks', 'model_names', 'comparison', 'comparison_markdown', 'plot_quality_latency']
+           'plot_bench', 'encoder_blocks', 'model_names', 'comparison', 'comparison_markdown', 'plot_quality_latency',
+           'published_comparison']
 
 # %% ../nbs/07b_bench.ipynb #22eaaff1
 SETUPS = {
@@ -293,7 +294,7 @@ def comparison_markdown(rows: list[dict], # `comparison` rows of one run
         timed = name.startswith('SamLowe') and roberta['int8'] is not None  # its architecture is the peers' RoBERTa-base
         table.append([f'{name} ({source})', '12' if 'base' in name else '24', f'{f1:.3f}', f'test, {thresholds}',
                       '119 (int8) / 476' if timed else '-',
-                      f"{roberta['int8']:.1f} (int8) / {roberta['pipeline']:.0f}" if timed else '-',
+                      f"{roberta['int8']:.1f} (int8) / {show(roberta['pipeline'], '.0f')}" if timed else '-',
                       '1.0x' if timed else '-', '-'])
     return markdown_table(['model', 'encoder blocks', 'macro-F1', 'split, thresholds', 'file MB', 'p50 ms, batch 1',
                            'vs RoBERTa ONNX int8', 'vs RoBERTa pipeline'], table)
@@ -321,3 +322,16 @@ def plot_quality_latency(rows: list[dict], # `comparison` rows of one run
     ax.legend(loc='lower right', fontsize=8)
     fig.tight_layout()
     return fig
+
+# %% ../nbs/07b_bench.ipynb #f95d2716
+def published_comparison(path: Path|None = None, # a results table; None: reports/results.json
+                        ) -> str:
+    "The README's lead table: the comparison of the last `samo bench --publish --compare DIR` run, with its plot."
+    path = path or results_path()
+    entry = (json.loads(path.read_text()) if path.exists() else {}).get('bench', {})
+    if 'comparison' not in entry.get('details', {}):
+        return '_No published comparison yet: run `samo bench --publish --compare DIR`._'
+    details, run = entry['details'], entry['run']
+    return (f"{comparison_markdown(details['comparison'], details['peers'])}\n\n"
+            f"Sizes and latencies from one run, `{entry['command']}` (`reports/published/{run}/`).\n\n"
+            f"![Quality against latency](reports/published/{run}/bench_quality_latency.png)")
