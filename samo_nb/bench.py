@@ -323,7 +323,7 @@ def plot_quality_latency(rows: list[dict], # `comparison` rows of one run
     ax.set_xscale('log')
     ax.set(xlabel='p50 latency at batch 1, ms (log; same run, same texts)', ylabel='macro-F1 (28 labels)',
            title='Quality against latency')
-    ax.legend(loc='lower right', fontsize=8)
+    ax.legend(loc='upper right', fontsize=8)
     fig.tight_layout()
     return fig
 

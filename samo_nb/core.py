@@ -16,10 +16,10 @@ import numpy as np
 # %% auto #0
 __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL', 'EKMAN', 'SENTIMENT', 'GROUPINGS',
            'TRACKED_PACKAGES', 'STAGE_METRICS', 'SAMO_JSON', 'TOKENIZER_FILE', 'SamoError', 'project_root', 'nbs_dir',
-           'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'label_id', 'labels_to_ids', 'ids_to_labels',
-           'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores', 'seed_everything',
-           'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable', 'score_dict',
-           'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
+           'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'project_path', 'label_id', 'labels_to_ids',
+           'ids_to_labels', 'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores',
+           'seed_everything', 'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable',
+           'score_dict', 'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
            'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
            'update_model_meta', 'require', 'given']
 
@@ -41,6 +41,11 @@ def params_dir() -> Path: "Papermill profiles (`quick.yaml`, `full.yaml`)."; ret
 def reports_dir() -> Path: "Executed notebooks, metrics and plots, one folder per run."; return project_root()/'reports'
 def models_dir() -> Path: "Trained model directories (git-ignored)."; return project_root()/'models'
 def cache_dir() -> Path: "Derived data that can be rebuilt (embeddings, converted checkpoints)."; return project_root()/'data'/'cache'
+
+def project_path(path: str|Path) -> str:
+    "`path` relative to the project folder when it lies inside it (as commands in the results are shown), else as given."
+    path = Path(path)
+    return str(path.resolve().relative_to(project_root())) if path.resolve().is_relative_to(project_root()) else str(path)
 
 # %% ../nbs/00_core.ipynb #88f436a2
 LABELS = ('admiration amusement anger annoyance approval caring confusion curiosity desire '
