@@ -4,12 +4,12 @@
 
 # %% ../nbs/07b_bench.ipynb #c33a8ea4
 from __future__ import annotations
-import json, os, subprocess, sys, tempfile, time
+import collections, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory, results_path
+from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory, read_results
 from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
@@ -255,9 +255,10 @@ def model_names(paths: list[str|Path], # model directories, in table order
                ) -> dict[str, Path]:
     "A distinct table name for each model directory: its folder name, or parent/folder where two folders share a name."
     paths = [Path(p) for p in paths]
+    shared = {name for name, n in collections.Counter(p.name for p in paths).items() if n > 1}
     names = {}
     for path in paths:
-        name = path.name if [q.name for q in paths].count(path.name) == 1 else f'{path.parent.name}/{path.name}'
+        name = f'{path.parent.name}/{path.name}' if path.name in shared else path.name
         if name in names: raise SamoError(f'{path} and {names[name]} share the name {name}: compare each model once, or rename one folder.')
         names[name] = path
     return names
@@ -288,17 +289,16 @@ def comparison_markdown(rows: list[dict], # `comparison` rows of one run
                        ) -> str:
     "The results table: our models (dev cross-fit) and the published anchors (test), with sizes and speed from one run."
     show = lambda v, fmt: '-' if v is None else format(v, fmt)
-    table = [[f"**{r['model']}** (ours)", _blocks(r['encoder_blocks']), show(r['dev_macro_f1'], '.3f'),
+    table = [[f"**{r['model']}** (ours" + (f", distilled from {Path(r['distilled_from']).name})" if r['distilled_from'] else ')'), _blocks(r['encoder_blocks']), show(r['dev_macro_f1'], '.3f'),
               f"{r['protocol'] or 'dev, not evaluated'}, {r['thresholds'] or '?'} threshold", f"{r['file_mb']:.1f} ({r['variant']})",
               f"{r['p50_ms']:.2f}", show(r['speedup_vs_peer-onnx-int8'], '.1f') + 'x', show(r['speedup_vs_peer-pipeline'], '.0f') + 'x']
              for r in rows]
-    roberta = {f'{k}{unit}': peers.get(f'peer-{setup}', {}).get(field) for k, setup in [('pipeline', 'pipeline'), ('int8', 'onnx-int8')]
-               for unit, field in [('', 'p50_ms'), ('_mb', 'size_mb')]}
+    peer = lambda setup, field: peers.get(f'peer-{setup}', {}).get(field)
     for name, blocks, f1, thresholds, source in ANCHORS:
-        timed = name.startswith('SamLowe') and roberta['int8'] is not None  # its architecture is the peers' RoBERTa-base
+        timed = name.startswith('SamLowe') and peer('onnx-int8', 'p50_ms') is not None  # its architecture is the peers' RoBERTa-base
         table.append([f'{name} ({source})', show(blocks, 'd'), f'{f1:.3f}', f'test, {thresholds}',
-                      f"{show(roberta['int8_mb'], '.0f')} (int8) / {show(roberta['pipeline_mb'], '.0f')}" if timed else '-',
-                      f"{roberta['int8']:.1f} (int8) / {show(roberta['pipeline'], '.0f')}" if timed else '-',
+                      f"{show(peer('onnx-int8', 'size_mb'), '.0f')} (int8) / {show(peer('pipeline', 'size_mb'), '.0f')}" if timed else '-',
+                      f"{peer('onnx-int8', 'p50_ms'):.1f} (int8) / {show(peer('pipeline', 'p50_ms'), '.0f')}" if timed else '-',
                       '1.0x' if timed else '-', '-'])
     return markdown_table(['model', 'encoder blocks', 'macro-F1', 'split, thresholds', 'file MB', 'p50 ms, batch 1',
                            'vs RoBERTa ONNX int8', 'vs RoBERTa pipeline'], table)
@@ -331,8 +331,7 @@ def plot_quality_latency(rows: list[dict], # `comparison` rows of one run
 def published_comparison(path: Path|None = None, # a results table; None: reports/results.json
                         ) -> str:
     "The README's lead table: the comparison of the last `samo bench --publish --compare DIR` run, with its plot."
-    path = path or results_path()
-    entry = (json.loads(path.read_text()) if path.exists() else {}).get('bench', {})
+    entry = read_results(path).get('bench', {})
     if 'comparison' not in entry.get('details', {}):
         return '_No published comparison yet: run `samo bench --publish --compare DIR`._'
     details, run = entry['details'], entry['run']

@@ -20,8 +20,8 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'ids_to_labels', 'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores',
            'seed_everything', 'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable',
            'score_dict', 'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
-           'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta', 'resolve_model_dir',
-           'update_model_meta', 'require', 'given']
+           'read_results', 'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta',
+           'resolve_model_dir', 'update_model_meta', 'require', 'given']
 
 # %% ../nbs/00_core.ipynb #52b67c53
 class SamoError(Exception):
@@ -44,8 +44,8 @@ def cache_dir() -> Path: "Derived data that can be rebuilt (embeddings, converte
 
 def project_path(path: str|Path) -> str:
     "`path` relative to the project folder when it lies inside it (as commands in the results are shown), else as given."
-    path = Path(path)
-    return str(path.resolve().relative_to(project_root())) if path.resolve().is_relative_to(project_root()) else str(path)
+    resolved = Path(path).resolve()
+    return str(resolved.relative_to(project_root())) if resolved.is_relative_to(project_root()) else str(path)
 
 # %% ../nbs/00_core.ipynb #88f436a2
 LABELS = ('admiration amusement anger annoyance approval caring confusion curiosity desire '
@@ -239,12 +239,17 @@ def default_encoder_path() -> Path:
 # %% ../nbs/00_core.ipynb #24ca6653
 def results_path() -> Path: "The committed table of published results."; return reports_dir()/'results.json'
 
+def read_results(path: Path|None = None) -> dict:
+    "The published results (stage: {metrics, run, command, details}), empty when none were published."
+    path = path or results_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
 def publish_results(stage: str, metrics: dict, run: str, command: str, path: Path|None = None,
                     details: dict|None = None, # structured figures beside the headline (e.g. the bench's comparison rows)
                    ) -> Path:
     "Record a stage's headline `metrics` from `run` (reproduced by `command`) in the results table."
     path = path or results_path()
-    table = json.loads(path.read_text()) if path.exists() else {}
+    table = read_results(path)
     table[stage] = {'metrics': metrics, 'run': run, 'command': command} | ({'details': details} if details else {})
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(jsonable(table), indent=2) + '\n')
@@ -252,8 +257,7 @@ def publish_results(stage: str, metrics: dict, run: str, command: str, path: Pat
 
 def results_markdown(path: Path|None = None) -> str:
     "The published results as a markdown table (one row per stage and metric)."
-    path = path or results_path()
-    table = json.loads(path.read_text()) if path.exists() else {}
+    table = read_results(path)
     if not table: return '_No published results yet: run `samo run --profile full`._'
     return markdown_table(['stage', 'metric', 'value', 'run', 'reproduce with'],
                           [[stage, metric, value, entry['run'], f"`{entry['command']}`"]

@@ -14,9 +14,9 @@ from .core import (ID2LABEL, LABEL2ID, LABELS, NUM_LABELS, TOKENIZER_FILE, group
                           quiet_transformers, SamoError, read_model_meta, update_model_meta)
 
 # %% auto #0
-__all__ = ['TINY_WORDS', 'TINY_TRAINING', 'make_tiny_encoder', 'tiny_goemotions', 'smoke_model', 'stage_inputs', 'tiny_model',
-           'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav', 'StubDetector', 'stub_analyzer', 'postgres_bin_dir',
-           'temporary_postgres']
+__all__ = ['TINY_WORDS', 'TINY_TRAINING', 'make_tiny_encoder', 'tiny_goemotions', 'write_goemotions_tsv', 'smoke_model',
+           'stage_inputs', 'tiny_model', 'synthetic_logits', 'make_tiny_seq2seq', 'tone_wav', 'StubDetector',
+           'stub_analyzer', 'postgres_bin_dir', 'temporary_postgres']
 
 # %% ../nbs/03b_testing.ipynb #ee3564c5
 TINY_WORDS = ('i am so happy sad angry love hate this that it is was not very really the a and but you '
@@ -64,6 +64,15 @@ def tiny_goemotions(n_train: int = 96, n_dev: int = 48, seed: int = 0):
             rows['text'].append(words); rows['labels'].append(multi_hot(ids)); rows['label_ids'].append(ids); rows['id'].append(f'{prefix}{i}')
         return Dataset.from_dict(rows, features=FEATURES)
     return DatasetDict({'train': split(n_train, 't'), 'dev': split(n_dev, 'd')})
+
+def write_goemotions_tsv(folder: str|Path, # the data folder to write (created)
+                         splits: dict, # split name: a dataset with text, label_ids and id (e.g. `tiny_goemotions()`)
+                        ) -> Path:
+    "Write `splits` as GoEmotions TSV files (`<split>.tsv`: text, label ids, id) that `load_goemotions(folder)` reads."
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    for name, ds in splits.items():
+        (folder/f'{name}.tsv').write_text(''.join(f"{r['text']}\t{','.join(map(str, r['label_ids']))}\t{r['id']}\n" for r in ds))
+    return folder
 
 # %% ../nbs/03b_testing.ipynb #27a22d9e
 TINY_TRAINING = dict(epochs=12, lr=2e-3, batch_size=16, warmup=0.0, schedule='constant', grad_clip=0, patience=12, seed=1)

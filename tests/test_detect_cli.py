@@ -57,13 +57,11 @@ def test_bench_help_and_errors(tmp_path):
 def test_bench_compares_models_in_one_run(exported, tmp_path):
     "`--compare` times another model beside --model and reports both, with the dev estimate each recorded."
     from samo_nb.core import update_model_meta
-    from samo_nb.testing import tiny_goemotions
+    from samo_nb.testing import tiny_goemotions, write_goemotions_tsv
     other = tiny_model(tmp_path/'other', seed=3)
     export_onnx(other)
     update_model_meta(other, {'dev_crossfit': {'macro_f1': 0.25, 'protocol': 'dev 2-fold cross-fit', 'calibration': {'thresholds': 'global'}}})
-    data = tmp_path/'data'; data.mkdir()
-    for split, ds in tiny_goemotions(16, 24).items():
-        (data/f'{split}.tsv').write_text(''.join(f"{r['text']}\t{','.join(map(str, r['label_ids']))}\t{r['id']}\n" for r in ds))
+    data = write_goemotions_tsv(tmp_path/'data', tiny_goemotions(16, 24))
     one_line_error(samo('bench', '--model', exported, '--compare', tmp_path/'absent'), 'is not a samo model directory')
     proc = samo('bench', '--model', exported, '--compare', other, '--json', '--reports', tmp_path/'reports',
                 *[a for p in ['peers=tiny', 'n_texts=3', 'repeats=1', 'batches=1', 'batch_size=4', 'f1_rows=8',

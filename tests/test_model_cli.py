@@ -4,7 +4,7 @@ import json
 import pytest
 
 from samo_nb.core import LABELS
-from samo_nb.testing import make_tiny_encoder, tiny_goemotions
+from samo_nb.testing import make_tiny_encoder, tiny_goemotions, write_goemotions_tsv
 from test_cli import one_line_error, samo
 
 METRIC_KEYS = {'macro_f1', 'micro_f1', 'weighted_f1', 'precision', 'recall', 'ekman_macro_f1',
@@ -14,12 +14,8 @@ METRIC_KEYS = {'macro_f1', 'micro_f1', 'weighted_f1', 'precision', 'recall', 'ek
 @pytest.fixture(scope='module')
 def data_dir(tmp_path_factory):
     "The synthetic cue-word data as GoEmotions TSV files (train, dev, test)."
-    folder = tmp_path_factory.mktemp('data')
     splits = tiny_goemotions(128, 48) | {'test': tiny_goemotions(0, 40, seed=5)['dev']}
-    for split, ds in splits.items():
-        (folder/f'{split}.tsv').write_text(''.join(
-            f"{r['text']}\t{','.join(map(str, r['label_ids']))}\t{r['id']}\n" for r in ds))
-    return folder
+    return write_goemotions_tsv(tmp_path_factory.mktemp('data'), splits)
 
 
 def test_predict_json(model):
