@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #bb0263c1
 from __future__ import annotations
-import json, os, random
+import functools, json, os, random
 from contextlib import contextmanager
 from dataclasses import asdict, is_dataclass
 from importlib import metadata
@@ -118,11 +118,17 @@ def group_matrix(grouping: str) -> np.ndarray:
         for label in members[name]: mat[LABEL2ID[label], g] = 1
     return mat
 
+@functools.cache
+def _group_layout(grouping: str) -> tuple[np.ndarray, np.ndarray]:
+    "The label columns ordered group by group, and where each group starts among them; built once, as every prediction rolls up."
+    mat = group_matrix(grouping).astype(bool)
+    columns = [np.flatnonzero(mat[:, g]) for g in range(mat.shape[1])]
+    return np.concatenate(columns), np.cumsum([0] + [len(c) for c in columns[:-1]])
+
 def group_scores(scores: np.ndarray, grouping: str) -> np.ndarray:
     "Roll (n, 28) scores or 0/1 labels up to groups: each group takes its highest member."
-    scores = np.asarray(scores, dtype=np.float32)
-    mat = group_matrix(grouping).astype(bool)
-    return np.stack([scores[..., mat[:, g]].max(-1) for g in range(mat.shape[1])], -1)
+    order, starts = _group_layout(grouping)
+    return np.maximum.reduceat(np.asarray(scores, dtype=np.float32)[..., order], starts, axis=-1)
 
 # %% ../nbs/00_core.ipynb #9d21708c
 def seed_everything(seed: int = 42) -> int:

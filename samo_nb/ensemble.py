@@ -30,19 +30,24 @@ def _as_logits(probs: np.ndarray) -> np.ndarray:
     return np.log(p / (1 - p))
 
 def fit_ensemble(member_probs: list[np.ndarray], y: np.ndarray, step: float = 0.1,
+                 weights=None, # fixed weights, one per member; None: searched
                  **fit_kwargs) -> tuple[np.ndarray, Calibration]:
-    "Weights searched on (`member_probs`, `y`) and the mixture's thresholds: `(weights, calibration)`."
-    grid = weight_grid(len(member_probs), step)
-    scores = [sweep_global_threshold(combine(member_probs, w), y)[1].max() for w in grid]
-    weights = grid[int(np.argmax(scores))]
+    "Weights searched on (`member_probs`, `y`), or the fixed `weights`, and the mixture's thresholds: `(weights, calibration)`."
+    if weights is None:
+        grid = weight_grid(len(member_probs), step)
+        scores = [sweep_global_threshold(combine(member_probs, w), y)[1].max() for w in grid]
+        weights = grid[int(np.argmax(scores))]
+    weights = np.asarray(weights, dtype=np.float64) / np.sum(weights)
     cal = fit_calibration(_as_logits(combine(member_probs, weights)), y, **(fit_kwargs | {'temperature': None}))
     return weights, cal
 
 def crossfit_ensemble(member_probs: list[np.ndarray], y: np.ndarray, seed: int = 42, step: float = 0.1,
+                      weights=None, # fixed weights, one per member; None: searched on each fitting half
                       **fit_kwargs) -> dict:
     "Dev metrics of the ensemble with weights and thresholds fitted and scored on disjoint rows."
+    fixed = weights
     def fit_and_score(fitted, scored):
-        weights, cal = fit_ensemble([p[fitted] for p in member_probs], y[fitted], step, **fit_kwargs)
+        weights, cal = fit_ensemble([p[fitted] for p in member_probs], y[fitted], step, fixed, **fit_kwargs)
         return (evaluate(y[scored], combine([p[scored] for p in member_probs], weights), cal.thresholds)
                 | {'weights': {str(i): w for i, w in enumerate(weights)}})  # averaged over folds by member
     return crossfit(len(y), fit_and_score, seed)
