@@ -17,7 +17,6 @@ NLTK_WORDNET := data/nltk_data/corpora/wordnet
 EXTRAS := $(shell sed -n 's/^\([a-z0-9]*\)_requirements *=.*/\1/p' settings.ini | grep -vx pip | paste -sd, -)
 # The project's Jupyter kernel: this venv's Python, registered inside the venv.
 KERNEL := samo-nb
-comma := ,
 KERNEL_SPEC := $(VENV)/share/jupyter/kernels/$(KERNEL)/kernel.json
 
 .PHONY: setup run test test-slow lab student system-packages readme clean-check nbtest pytest
@@ -79,22 +78,15 @@ test-slow: setup
 	$(BIN)/pytest -q -rs -m slow tests
 	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
 
-# The distilled student, the default recipe (README, Results): two 6-block teachers with the full
-# profile (ASL; weighted BCE), mixed half and half (no weight fit on the dev rows the student is
-# scored on), then a 4-block student on the mixture's probabilities (params/distill.yaml). About
-# 75 minutes on a 2-core CPU. Each step's model is its folder's int8 export, written last, so an
-# interrupted step reruns and a finished one is kept; the teacher cache is keyed by the teachers.
-TEACHERS := models/teacher-asl models/teacher-wbce
+# The distilled student (README, Results): the 6-block teacher of the full profile, then a 4-block
+# student on its cached probabilities and the labels (params/distill.yaml); about 90 minutes on a
+# 2-core CPU. A step's model counts as made once its int8 export, written last, is there, so an
+# interrupted step reruns and a finished one is kept.
 student: models/student/model.int8.onnx
-models/teacher-asl/model.int8.onnx: | setup
-	$(BIN)/samo train --profile full --out models/teacher-asl
-models/teacher-wbce/model.int8.onnx: | setup
-	$(BIN)/samo train --profile full --loss wbce --out models/teacher-wbce
-models/teacher-ens/samo.json: $(addsuffix /model.int8.onnx,$(TEACHERS))
-	$(BIN)/samo run --only 06_ -p 'members=[$(subst $() ,$(comma) ,$(abspath $(TEACHERS)))]' -p 'member_weights=[0.5, 0.5]' \
-	  -p ensemble_dir=models/teacher-ens
-models/student/model.int8.onnx: models/teacher-ens/samo.json
-	$(BIN)/samo distill --teacher models/teacher-ens --out models/student
+models/teacher/model.int8.onnx: | setup
+	$(BIN)/samo train --profile full --out models/teacher
+models/student/model.int8.onnx: models/teacher/model.int8.onnx
+	$(BIN)/samo distill --teacher models/teacher --out models/student
 
 # JupyterLab on nbs/ (notebooks run with nbs/ as working directory, as under nbdev_test) with the
 # project's kernel; it prints the URL to open. LAB_ARGS passes options, e.g. LAB_ARGS='--port 8890'.
