@@ -45,11 +45,10 @@ def crossfit_ensemble(member_probs: list[np.ndarray], y: np.ndarray, seed: int =
                       weights=None, # fixed weights, one per member; None: searched on each fitting half
                       **fit_kwargs) -> dict:
     "Dev metrics of the ensemble with weights and thresholds fitted and scored on disjoint rows."
-    fixed = weights
     def fit_and_score(fitted, scored):
-        weights, cal = fit_ensemble([p[fitted] for p in member_probs], y[fitted], step, fixed, **fit_kwargs)
-        return (evaluate(y[scored], combine([p[scored] for p in member_probs], weights), cal.thresholds)
-                | {'weights': {str(i): w for i, w in enumerate(weights)}})  # averaged over folds by member
+        fitted_weights, cal = fit_ensemble([p[fitted] for p in member_probs], y[fitted], step, weights, **fit_kwargs)
+        return (evaluate(y[scored], combine([p[scored] for p in member_probs], fitted_weights), cal.thresholds)
+                | {'weights': {str(i): w for i, w in enumerate(fitted_weights)}})  # averaged over folds by member
     return crossfit(len(y), fit_and_score, seed)
 
 # %% ../nbs/06_ensemble.ipynb #660a7ecb
