@@ -11,10 +11,13 @@ from sklearn.metrics import f1_score, precision_recall_fscore_support
 
 from .core import LABELS, NUM_LABELS, SamoError, group_scores
 from .calibrate import check_scores, expected_calibration_error, fit_calibration
+from .modeldir import THRESHOLD_GRID, f1_by_threshold
+
 
 # %% auto #0
-__all__ = ['METRIC_KEYS', 'COUNT_KEYS', 'THRESHOLD_COMPARISON', 'evaluate', 'crossfit', 'crossfit_evaluate', 'compare_thresholds',
-           'plot_threshold_comparison', 'per_class_table', 'plot_per_class_f1', 'format_metrics']
+__all__ = ['METRIC_KEYS', 'COUNT_KEYS', 'THRESHOLD_COMPARISON', 'evaluate', 'fold_rows', 'crossfit', 'crossfit_evaluate',
+           'compare_thresholds', 'plot_threshold_comparison', 'threshold_transfer', 'transfer_summary',
+           'plot_threshold_transfer', 'per_class_table', 'plot_per_class_f1', 'format_metrics']
 
 # %% ../nbs/05a_evaluate.ipynb #5f12fac2
 METRIC_KEYS = ('macro_f1', 'micro_f1', 'weighted_f1', 'precision', 'recall', 'ekman_macro_f1',
@@ -67,6 +70,15 @@ def _combine_folds(results: list[dict]) -> dict:
         else: combined[key] = float(np.mean(values))
     return combined
 
+def fold_rows(n_rows: int, # rows to split into folds
+              seed: int = 42, # the shuffle that assigns rows to folds
+              folds: int = 2,
+             ) -> list[tuple[np.ndarray, np.ndarray]]:
+    "Per fold, `(fitted_rows, scored_rows)`: the rows shuffled with `seed`, cut into `folds` parts, each part scored once."
+    if not 2 <= folds <= n_rows: raise SamoError(f"folds={folds}: need at least 2 and at most the {n_rows} rows.")
+    parts = np.array_split(np.random.default_rng(seed).permutation(n_rows), folds)
+    return [(np.concatenate(parts[:k] + parts[k+1:]), scored) for k, scored in enumerate(parts)]
+
 def crossfit(n_rows: int, # rows to split into folds
              fit_and_score, # (fitted_rows, scored_rows) -> a metrics dict
              seed: int = 42, # the shuffle that assigns rows to folds
@@ -74,9 +86,7 @@ def crossfit(n_rows: int, # rows to split into folds
              split: str = 'dev',
             ) -> dict:
     "Combined metrics of `fit_and_score` over folds: each fold scored by what was fitted on the others."
-    if not 2 <= folds <= n_rows: raise SamoError(f"folds={folds}: need at least 2 and at most the {n_rows} rows.")
-    parts = np.array_split(np.random.default_rng(seed).permutation(n_rows), folds)
-    results = [fit_and_score(np.concatenate(parts[:k] + parts[k+1:]), scored) for k, scored in enumerate(parts)]
+    results = [fit_and_score(fitted, scored) for fitted, scored in fold_rows(n_rows, seed, folds)]
     return _combine_folds(results) | {'folds': folds, 'protocol': f'{split} {folds}-fold cross-fit'}
 
 def crossfit_evaluate(logits: np.ndarray, # (n, 28) dev logits
@@ -135,6 +145,54 @@ def plot_threshold_comparison(table: pd.DataFrame, # a result of `compare_thresh
            title='Threshold methods by fold count', xticks=sorted(table['folds'].unique()))
     ax.legend(title='thresholds')
     return fig
+
+# %% ../nbs/05a_evaluate.ipynb #75919a6e
+def threshold_transfer(logits: np.ndarray, # (n, 28) dev logits
+                       y: np.ndarray, # (n, 28) 0/1 dev labels
+                       seed: int = 42, # the shuffle that assigns rows to folds
+                       folds: int = 2,
+                       temperature: str|None = 'global', # as `fit_calibration`'s
+                      ) -> pd.DataFrame:
+    "Per fold and global threshold: macro-F1 on the fitting rows and on the scored rows, and whether it is the one fitted."
+    logits, y = check_scores(logits, y)
+    rows = []
+    for fold, (fitted, scored) in enumerate(fold_rows(len(y), seed, folds)):
+        cal = fit_calibration(logits[fitted], y[fitted], temperature=temperature, thresholds='global')
+        fitted_f1, scored_f1 = (f1_by_threshold(cal.probs(logits[r]), y[r]).mean(1) for r in (fitted, scored))
+        rows += [{'fold': fold, 'threshold': float(t), 'fitted_macro_f1': float(f), 'scored_macro_f1': float(s),
+                  'chosen': bool(np.isclose(t, cal.global_threshold))} for t, f, s in zip(THRESHOLD_GRID, fitted_f1, scored_f1)]
+    return pd.DataFrame(rows)
+
+def transfer_summary(table: pd.DataFrame, # a result of `threshold_transfer`
+                    ) -> dict:
+    "Per fold: the threshold fitted and the scored macro-F1 there, and the scored rows' own best (a diagnosis, not an estimate)."
+    summary = {}
+    for fold, rows in table.groupby('fold'):
+        chosen, best = rows[rows['chosen']].iloc[0], rows.loc[rows['scored_macro_f1'].idxmax()]
+        summary[f'fold {fold}'] = {'fitted_threshold': chosen['threshold'], 'scored_macro_f1': chosen['scored_macro_f1'],
+                                   'best_threshold_on_scored': best['threshold'], 'best_scored_macro_f1': best['scored_macro_f1']}
+    return summary
+
+
+# %% ../nbs/05a_evaluate.ipynb #77f12d4a
+def plot_threshold_transfer(table: pd.DataFrame, # a result of `threshold_transfer`
+                            title: str = '', # e.g. the model's name
+                           ):
+    "One panel per fold: macro-F1 against the global threshold on the fitting and the scored rows, the fitted threshold marked."
+    import matplotlib.pyplot as plt
+    groups = list(table.groupby('fold'))
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 3.6), sharey=True, squeeze=False)
+    for ax, (fold, rows) in zip(axes[0], groups):
+        ax.plot(rows['threshold'], rows['fitted_macro_f1'], label='fitting rows')
+        ax.plot(rows['threshold'], rows['scored_macro_f1'], label='scored rows')
+        chosen = rows[rows['chosen']].iloc[0]
+        ax.axvline(chosen['threshold'], color='grey', linestyle='--', label=f"fitted: {chosen['threshold']:.2f}")
+        ax.set(title=f'fold {fold}', xlabel='global threshold (calibrated probability)')
+    axes[0][0].set_ylabel('macro-F1'); axes[0][0].legend(fontsize=8)
+    fig.suptitle(title or 'Does the fitted global threshold carry over?')
+    fig.tight_layout()
+    return fig
+
 
 # %% ../nbs/05a_evaluate.ipynb #65c7dcd6
 def per_class_table(metrics: dict) -> pd.DataFrame:
