@@ -79,8 +79,9 @@ test-slow: setup
 	for nb in $$(grep -lE '"#\| *slow' nbs/*.ipynb); do OMP_NUM_THREADS=1 $(BIN)/nbdev_test --path $$nb --flags slow --timing || exit 1; done
 
 # The distilled student (README, Results): the 6-block teacher of the full profile, then a 3-block
-# student on its cached probabilities (params/distill.yaml); about 60 to 90 minutes on a 2-core CPU. A step's model counts as made once its int8 export, written last, is there, so an
-# interrupted step reruns and a finished one is kept.
+# student on its cached probabilities (params/distill.yaml); about 60 to 90 minutes on a 2-core CPU.
+# A step's model counts as made once its int8 export, written last, is there, so an interrupted
+# step reruns and a finished one is kept.
 student: models/student/model.int8.onnx
 models/teacher/model.int8.onnx: | setup
 	$(BIN)/samo train --profile full --out models/teacher

@@ -13,7 +13,6 @@ from .core import LABELS, NUM_LABELS, SamoError, group_scores
 from .calibrate import check_scores, expected_calibration_error, fit_calibration
 from .modeldir import THRESHOLD_GRID, f1_by_threshold
 
-
 # %% auto #0
 __all__ = ['METRIC_KEYS', 'COUNT_KEYS', 'THRESHOLD_COMPARISON', 'evaluate', 'fold_rows', 'crossfit', 'crossfit_evaluate',
            'compare_thresholds', 'plot_threshold_comparison', 'threshold_transfer', 'transfer_summary',
