@@ -19,8 +19,8 @@ __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL'
            'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'project_path', 'label_id', 'labels_to_ids',
            'ids_to_labels', 'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores',
            'seed_everything', 'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable',
-           'score_dict', 'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path', 'results_path',
-           'read_results', 'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta',
+           'score_dicts', 'score_dict', 'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path',
+           'results_path', 'read_results', 'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta',
            'resolve_model_dir', 'update_model_meta', 'require', 'given']
 
 # %% ../nbs/00_core.ipynb #52b67c53
@@ -195,6 +195,18 @@ def jsonable(o):
     return o
 
 # %% ../nbs/00_core.ipynb #f9fa1d0a
+def score_dicts(values, # (n, k) scores, one row per item, one column per name
+                names: Sequence[str], # what each column is of
+                orders=None, # (n, m) per row, the columns to keep, in this order; None: all, as given
+                top_k: int|None = None, # keep only the first `top_k` of each order
+                digits: int = 4, # decimals a reader needs
+               ) -> list[dict]:
+    "Per row, `{name: score}` rounded to `digits`, in its order, the first `top_k` only."
+    # one NumPy call for the whole batch, not one per row or per label: predictions build these on every request
+    rows = np.round(np.asarray(values, dtype=np.float64), digits).tolist()
+    orders = [range(len(names))] * len(rows) if orders is None else np.asarray(orders, dtype=np.int64).tolist()
+    return [{names[j]: row[j] for j in order[:top_k]} for row, order in zip(rows, orders)]
+
 def score_dict(values: Sequence[float], # one score per name
                names: Sequence[str], # what each score is of
                order: Sequence[int]|None = None, # positions to keep, in this order; None: all, as given
@@ -202,9 +214,7 @@ def score_dict(values: Sequence[float], # one score per name
                digits: int = 4, # decimals a reader needs
               ) -> dict:
     "`{name: score}` rounded to `digits`, in `order`, the first `top_k` only."
-    order = list(range(len(names)) if order is None else order)[:top_k]
-    # one NumPy call, not one round() per label
-    return dict(zip([names[j] for j in order], np.round(np.asarray(values, dtype=np.float64)[order], digits).tolist()))
+    return score_dicts([values], names, None if order is None else [order], top_k, digits)[0]
 
 def round_scores(scores: dict, digits: int = 4) -> dict:
     "A `{name: score}` dict with its scores rounded to `digits`."

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_names, group_scores, label_id, score_dict
+from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_names, group_scores, label_id, score_dicts
 from .modeldir import ModelDir, ModelRuntime
 
 # %% auto #0
@@ -117,22 +117,24 @@ class EmotionDetector:
         variant = f' {self.runtime.variant}' if self.runtime.variant else ''
         return f"EmotionDetector({self.runtime.model_dir}, {self.backend}{variant}, window {self.runtime.window} tokens)"
 
+    def _spans(self, text: str, encoding) -> list[tuple[int, int]]:
+        "`windows(text)`, given the encoding of `text` truncated at the window: overflow means it does not fit."
+        return [(0, len(text))] if not encoding.overflowing else split_windows(text, self.tokenizer, self.capacity)
+
     def windows(self, text: str) -> list[tuple[int, int]]:
         "Character spans of the windows `text` is scored in (one span covering it when it fits)."
-        enc = self.tokenizer.encode(text)  # truncated at the window: overflow means it does not fit
-        return [(0, len(text))] if not enc.overflowing else split_windows(text, self.tokenizer, self.capacity)
+        return self._spans(text, self.tokenizer.encode(text))
 
     def _score(self, texts: list[str]):
-        "Document probabilities (n, 28), and per text its window spans and window probabilities."
-        spans = [self.windows(t) for t in texts]
-        flat = [t[a:b] for t, s in zip(texts, spans) for a, b in s]
-        probs = self.runtime.proba(flat, self.batch_size)
-        docs, parts, start = np.empty((len(texts), NUM_LABELS)), [], 0
-        for i, s in enumerate(spans):
-            window_probs = probs[start:start + len(s)]; start += len(s)
-            lengths = [b - a for a, b in s]
-            docs[i] = aggregate_windows(window_probs.copy(), lengths, self.aggregate)
-            parts.append(window_probs)
+        "Document probabilities (n, 28), and per text its window spans and (windows, 28) window probabilities."
+        encodings = self.tokenizer.encode_batch(texts)
+        spans = [self._spans(t, e) for t, e in zip(texts, encodings)]
+        if sum(map(len, spans)) == len(texts):  # every text fits one window, as nearly all do: their encodings are reused
+            probs = self.runtime.proba(texts, self.batch_size, ids=[e.ids for e in encodings])
+            return probs, spans, probs[:, None]
+        probs = self.runtime.proba([t[a:b] for t, s in zip(texts, spans) for a, b in s], self.batch_size)
+        parts = np.split(probs, np.cumsum([len(s) for s in spans])[:-1])
+        docs = np.stack([aggregate_windows(p.copy(), [b - a for a, b in s], self.aggregate) for p, s in zip(parts, spans)])
         return docs, spans, parts
 
     def predict_proba(self, texts: str|list[str]) -> np.ndarray:
@@ -150,15 +152,17 @@ class EmotionDetector:
             raise SamoError(f"top_k={top_k!r}: pass a positive number of labels, or None for all {NUM_LABELS}.")
         thresholds = self.thresholds if threshold is None else np.full(NUM_LABELS, float(threshold))
         docs, spans, parts = self._score(texts)
+        # the whole batch rounded, ordered and rolled up at once: per text, only the dicts are built
+        orders = np.argsort(-docs, axis=1, kind='stable')
+        scores, over = score_dicts(docs, LABELS, orders, top_k), (docs >= thresholds).tolist()
+        groups = {g: score_dicts(group_scores(docs, g), names) for g, names in self._groups.items()}
         results = []
-        for text, doc, span, part in zip(texts, docs, spans, parts):
-            order = np.argsort(-doc, kind='stable')
-            result = {'text': text, 'labels': [LABELS[j] for j in order if doc[j] >= thresholds[j]],
-                      'scores': score_dict(doc, LABELS, order, top_k),
-                      **{g: score_dict(group_scores(doc, g), names) for g, names in self._groups.items()}}
+        for i, (text, span, order) in enumerate(zip(texts, spans, orders.tolist())):
+            result = {'text': text, 'labels': [LABELS[j] for j in order if over[i][j]], 'scores': scores[i],
+                      **{g: rows[i] for g, rows in groups.items()}}
             if len(span) > 1:
-                result['windows'] = [{'text': text[a:b], 'scores': score_dict(p, LABELS, np.argsort(-p, kind='stable'), top_k)}
-                                     for (a, b), p in zip(span, part)]
+                window_scores = score_dicts(parts[i], LABELS, np.argsort(-parts[i], axis=1, kind='stable'), top_k)
+                result['windows'] = [{'text': text[a:b], 'scores': s} for (a, b), s in zip(span, window_scores)]
             results.append(result)
         return results
 

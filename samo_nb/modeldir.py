@@ -322,14 +322,19 @@ class Member:
         self.run = (OnnxClassifier(self.model.onnx_path(self.variant), threads, spin) if backend == 'onnx'
                     else torch_runner(self.model, threads))
 
-    def logits(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        "Logits (n, 28) of `texts`, batched by length, rows in input order."
-        ids = [e.ids for e in self.tokenizer.encode_batch(list(texts))]
-        return batched_logits(ids, self.run, self.pad, batch_size, progress)
+    def encode(self, texts: list[str]) -> list[list[int]]:
+        "Token ids of each text, truncated at the window."
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
 
-    def proba(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def logits(self, texts: list[str], batch_size: int = 32, progress: bool = False,
+               ids: list[list[int]]|None = None, # `encode(texts)`, when the caller has it already
+              ) -> np.ndarray:
+        "Logits (n, 28) of `texts`, batched by length, rows in input order."
+        return batched_logits(self.encode(texts) if ids is None else ids, self.run, self.pad, batch_size, progress)
+
+    def proba(self, texts: list[str], batch_size: int = 32, progress: bool = False, ids: list[list[int]]|None = None) -> np.ndarray:
         "Calibrated probabilities (n, 28): sigmoid(logits / T)."
-        return calibrated_probs(self.logits(texts, batch_size, progress), self.temperature)
+        return calibrated_probs(self.logits(texts, batch_size, progress, ids), self.temperature)
 
 class ModelRuntime:
     "Every model behind a directory, loaded on one backend; texts in, calibrated probabilities out."
@@ -345,10 +350,17 @@ class ModelRuntime:
         self.members = [Member(m, self.backend, self.variant, threads, spin) for m in self.model.members]
         self.weights, self.thresholds = self.model.weights, self.model.thresholds
         self.tokenizer, self.window = self.members[0].tokenizer, min(m.window for m in self.members)
+        # members that read text exactly as the first one does take its token ids: each text is tokenized once
+        self.shares_ids = [i == 0 or (m.window == self.members[0].window and m.tokenizer.to_str() == self.tokenizer.to_str())
+                           for i, m in enumerate(self.members)]
 
-    def proba(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+    def proba(self, texts: list[str], batch_size: int = 32, progress: bool = False,
+              ids: list[list[int]]|None = None, # the texts' token ids from `self.tokenizer`, when the caller has them already
+             ) -> np.ndarray:
         "Calibrated (n, 28) probabilities of `texts` (an ensemble's weighted mean)."
-        return combine([m.proba(texts, batch_size, progress) for m in self.members], self.weights)
+        if ids is None and sum(self.shares_ids) > 1: ids = self.members[0].encode(texts)
+        return combine([m.proba(texts, batch_size, progress, ids if shares else None)
+                        for m, shares in zip(self.members, self.shares_ids)], self.weights)
 
 def model_logits(model: str|Path|ModelDir, texts: list[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     "Uncalibrated logits (n, 28) of a single model (fine-tuned or head) in PyTorch, for fitting its calibration."
