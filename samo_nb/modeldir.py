@@ -15,10 +15,11 @@ from tqdm.auto import tqdm
 from .core import NUM_LABELS, TOKENIZER_FILE, SamoError, quiet_transformers, read_model_meta, resolve_model_dir
 
 # %% auto #0
-__all__ = ['ONNX_FILES', 'VARIANTS', 'DEFAULT_WINDOW', 'THRESHOLD_GRID', 'BACKENDS', 'ModelDir', 'tokenizer_from_file', 'pad_id',
-           'pad_batch', 'batched_logits', 'make_head', 'mean_pool', 'torch_module', 'torch_runner', 'default_threads',
-           'session_options', 'OnnxClassifier', 'sigmoid', 'calibrated_probs', 'combine', 'f1_by_threshold',
-           'sweep_global_threshold', 'choose_backend', 'Member', 'ModelRuntime', 'model_logits']
+__all__ = ['ONNX_FILES', 'VARIANTS', 'DEFAULT_WINDOW', 'DISABLED_FUSIONS', 'THRESHOLD_GRID', 'BACKENDS', 'ModelDir',
+           'tokenizer_from_file', 'pad_id', 'pad_batch', 'batched_logits', 'make_head', 'mean_pool', 'torch_module',
+           'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier', 'sigmoid', 'calibrated_probs',
+           'combine', 'f1_by_threshold', 'sweep_global_threshold', 'choose_backend', 'Member', 'ModelRuntime',
+           'model_logits']
 
 # %% ../nbs/03a_modeldir.ipynb #ee69fa6d
 ONNX_FILES = {'fp32': 'model.onnx', 'int8': 'model.int8.onnx'}
@@ -244,12 +245,17 @@ def session_options(threads: int|None = None, # intra-op threads; None: `default
     so.log_severity_level = 3  # errors only
     return so
 
+# ONNX Runtime fusions that sessions skip: its CPU SkipLayerNormalization kernel is several times slower than the Add and
+# LayerNormalization it replaces, at the sizes of a few texts (`samo_nb.onnx` measures both)
+DISABLED_FUSIONS = ['SkipLayerNormFusion']
+
 class OnnxClassifier:
     "An ONNX Runtime session of one exported model: `(input_ids, attention_mask) -> logits`."
     def __init__(self, path: str|Path, threads: int|None = None, spin: bool = True):
         import onnxruntime as ort
         self.path = Path(path)
-        self.session = ort.InferenceSession(str(path), session_options(threads, spin), providers=['CPUExecutionProvider'])
+        self.session = ort.InferenceSession(str(path), session_options(threads, spin), providers=['CPUExecutionProvider'],
+                                            disabled_optimizers=DISABLED_FUSIONS)
         self.input_names = {i.name for i in self.session.get_inputs()}
     def __call__(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         feeds = {'input_ids': input_ids, 'attention_mask': attention_mask}

@@ -30,9 +30,13 @@ def _export_graph(module, path: Path, opset: int, vocab: int):
 def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size: int = 0) -> dict:
     "Fuse a transformer graph with ONNX Runtime's optimizer, labels in the metadata; returns the fused op counts."
     import logging
+    from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
+    options = FusionOptions('bert')
+    options.enable_skip_layer_norm = False  # slower than what it fuses: see `DISABLED_FUSIONS`
     logging.disable(logging.WARNING)  # the fusion passes narrate what they did not fuse
-    try: fused = optimize_model(str(src), model_type='bert', num_heads=num_heads, hidden_size=hidden_size, opt_level=1)
+    try: fused = optimize_model(str(src), model_type='bert', num_heads=num_heads, hidden_size=hidden_size, opt_level=1,
+                                optimization_options=options)
     finally: logging.disable(logging.NOTSET)
     meta = fused.model.metadata_props.add(); meta.key, meta.value = 'labels', json.dumps(LABELS)
     fused.save_model_to_file(str(dst))
