@@ -4,19 +4,20 @@
 
 # %% ../nbs/07b_bench.ipynb #c33a8ea4
 from __future__ import annotations
-import collections, json, os, subprocess, sys, tempfile, time
+import collections, contextlib, json, os, subprocess, sys, tempfile, threading, time
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory, read_results
 from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
-__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'ANCHORS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx', 'load_setup',
-           'measure', 'main', 'run_setup', 'bench_model', 'run_bench', 'summarize', 'bench_table', 'goals_table',
-           'plot_bench', 'encoder_blocks', 'model_names', 'comparison', 'comparison_markdown', 'plot_quality_latency',
-           'published_comparison']
+__all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'SETTLE_S', 'ANCHORS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx',
+           'load_setup', 'LoadedSetup', 'main', 'SetupProcess', 'bench_model', 'run_bench', 'run_setup', 'summarize',
+           'bench_table', 'goals_table', 'plot_bench', 'encoder_blocks', 'model_names', 'comparison',
+           'comparison_markdown', 'plot_quality_latency', 'published_comparison']
 
 # %% ../nbs/07b_bench.ipynb #22eaaff1
 SETUPS = {
@@ -99,52 +100,96 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
     raise SamoError(f"Unknown set-up {setup!r}: use one of {list(SETUPS)}.")
 
 # %% ../nbs/07b_bench.ipynb #298146af
-def measure(setup: str, texts: list[str], model_dir: str|Path|None = None, peers: str = 'roberta-base',
-            repeats: int = 3, batch_size: int = 32, batches: int = 4, threads: int|None = None,
-            f1_texts: list[str]|None = None, seed: int = 0, spin: bool = True) -> dict:
-    "Load time, batch-1 latencies, batch throughput, size and peak memory of `setup` on `texts` (in this process)."
-    t0 = time.perf_counter()
-    predict, proba, size = load_setup(setup, model_dir, peers, threads, seed, spin)
-    load_s = time.perf_counter() - t0
-    for t in texts[:3]: predict([t])  # warm-up
-    latencies = []
-    for _ in range(repeats):
-        for t in texts:
-            start = time.perf_counter(); predict([t]); latencies.append(time.perf_counter() - start)
-    batch = [texts[i % len(texts)] for i in range(batch_size)]
-    predict(batch)
-    start = time.perf_counter()
-    for _ in range(batches): predict(batch)
-    batch_s = (time.perf_counter() - start) / batches
-    result = {'setup': setup, 'load_s': load_s, 'latency_ms': [1000 * x for x in latencies],
-              'p50_ms': 1000 * float(np.percentile(latencies, 50)), 'p95_ms': 1000 * float(np.percentile(latencies, 95)),
-              'batch_ms': 1000 * batch_s, 'throughput': batch_size / batch_s, 'size_mb': size, 'peak_rss_mb': process_memory()['peak_rss_mib']}
-    if proba is not None and f1_texts: result['probs'] = proba(f1_texts).tolist()
-    return result
+class LoadedSetup:
+    "A set-up loaded in this process, warmed up on `warm_texts`: what a `SetupProcess` asks of its worker."
+    requests = ('latency', 'batch', 'probs', 'memory')
 
-def main(argv: list[str]|None = None) -> None:
-    "Worker entry point: `python -m samo_nb.bench SPEC.json` measures one set-up and writes SPEC.json's `out`."
-    spec = json.loads(Path((argv or sys.argv[1:])[0]).read_text())
-    out = spec.pop('out')
-    Path(out).write_text(json.dumps(measure(**spec)))
+    def __init__(self, setup: str, warm_texts: list[str], model_dir: str|Path|None = None, peers: str = 'roberta-base',
+                 threads: int|None = None, seed: int = 0, spin: bool = True):
+        start = time.perf_counter()
+        self.predict, self.proba, self.size_mb = load_setup(setup, model_dir, peers, threads, seed, spin)
+        self.load_s = time.perf_counter() - start
+        for text in warm_texts: self.predict([text])  # the first call at each length is slower: every length once
+
+    def latency(self, texts: list[str]) -> list[float]:
+        "Seconds of `predict` on each text alone."
+        seconds = []
+        for text in texts:
+            start = time.perf_counter(); self.predict([text]); seconds.append(time.perf_counter() - start)
+        return seconds
+
+    def batch(self, texts: list[str]) -> float:
+        "Seconds of one `predict` on all `texts` at once."
+        start = time.perf_counter(); self.predict(texts)
+        return time.perf_counter() - start
+
+    def probs(self, texts: list[str]) -> list[list[float]]:
+        "Our probabilities of `texts`, for macro-F1."
+        if self.proba is None: raise SamoError('Only our set-ups give probabilities.')
+        return self.proba(texts).tolist()
+
+    def memory(self) -> float: return process_memory()['peak_rss_mib']
+
+def main() -> None:
+    "Worker: `python -m samo_nb.bench` loads the set-up its first stdin line describes, then answers one JSON line per request."
+    replies, sys.stdout = sys.stdout, sys.stderr  # what libraries print goes to stderr: stdout carries replies only
+    loaded = None
+    for line in sys.stdin:
+        request = json.loads(line)
+        try:
+            if loaded is None:
+                loaded = LoadedSetup(**request); reply = {'load_s': loaded.load_s, 'size_mb': loaded.size_mb}
+            elif request['command'] in LoadedSetup.requests: reply = {'value': getattr(loaded, request['command'])(*request['args'])}
+            else: raise SamoError(f"Unknown request {request['command']!r}: use one of {list(LoadedSetup.requests)}.")
+        except Exception as e: reply = {'error': f'{type(e).__name__}: {e}'}
+        replies.write(json.dumps(reply) + '\n'); replies.flush()
 
 if __name__ == '__main__' and '__file__' in globals():  # run as a module, not in a notebook
     main()
 
 # %% ../nbs/07b_bench.ipynb #d340a092
-def run_setup(setup: str, texts: list[str], timeout: int = 3600, **kwargs) -> dict:
-    "`measure(setup, texts, **kwargs)` in a fresh Python process; its result."
-    with tempfile.TemporaryDirectory() as tmp:
-        spec, out = Path(tmp)/'spec.json', Path(tmp)/'out.json'
-        spec.write_text(json.dumps({'setup': setup, 'texts': texts, 'out': str(out)} |
-                                   {k: str(v) if isinstance(v, Path) else v for k, v in kwargs.items()}))
+class SetupProcess:
+    "A set-up loaded in its own Python process (`python -m samo_nb.bench`), answering requests one at a time."
+    def __init__(self, name: str, # what reports call it
+                 timeout: float = 3600, # seconds one request may take before the worker is stopped
+                 **setup, # `LoadedSetup` arguments: setup, warm_texts, model_dir, ...
+                ):
+        self.name, self.timeout = name, timeout
+        self.log = tempfile.TemporaryFile('w+')  # the worker's stderr, read back when it fails
         env = os.environ | {'TOKENIZERS_PARALLELISM': 'false'}
-        proc = subprocess.run([sys.executable, '-m', 'samo_nb.bench', str(spec)], capture_output=True, text=True,
-                              timeout=timeout, env=env)
-        if proc.returncode or not out.exists():
-            tail = (proc.stderr.strip().splitlines() or ['no output'])[-1]
-            raise SamoError(f"Benchmark set-up {setup} failed: {tail}")
-        return json.loads(out.read_text())
+        self.proc = subprocess.Popen([sys.executable, '-m', 'samo_nb.bench'], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=self.log, text=True, env=env)
+        try: self.loaded = self._send({k: str(v) if isinstance(v, Path) else v for k, v in setup.items()})
+        except SamoError: self.close(); raise
+
+    def _send(self, request: dict) -> dict:
+        expired = threading.Event()
+        timer = threading.Timer(self.timeout, lambda: (expired.set(), self.proc.kill())); timer.start()
+        try:
+            self.proc.stdin.write(json.dumps(request) + '\n'); self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except BrokenPipeError: line = ''
+        finally: timer.cancel()
+        if line: reply = json.loads(line)
+        else:
+            self.log.seek(0)
+            tail = (self.log.read().strip().splitlines() or ['it stopped without a message'])[-1]
+            reply = {'error': f'no answer within {self.timeout:g} s' if expired.is_set() else tail}
+        if 'error' in reply: raise SamoError(f"Benchmark set-up {self.name} failed: {reply['error']}")
+        return reply
+
+    def ask(self, request: str, *args):
+        "The worker's answer to `request` ('latency', 'batch', 'probs' or 'memory') on `args`."
+        return self._send({'command': request, 'args': list(args)})['value']
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try: self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired: self.proc.kill()
+        self.log.close()
+    def __enter__(self): return self
+    def __exit__(self, *exc): self.close()
 
 # %% ../nbs/07b_bench.ipynb #aaf843e9
 GOALS = {  # name: (measured key, comparison, target)
@@ -160,16 +205,48 @@ def bench_model(model_dir: str|Path) -> Path:
     if not ModelDir(model_dir).has_onnx(): raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}` first.")
     return Path(model_dir).resolve()
 
-def run_bench(texts: list[str], model_dir: str|Path, setups=tuple(SETUPS), peers: str = 'roberta-base',
-              f1_texts: list[str]|None = None, progress: bool = True, **kwargs) -> dict[str, dict]:
-    "Measure each of `setups` in its own process on the same `texts`; `{setup: result}`."
-    if any(s.startswith('peer') for s in setups): peer_onnx(peers, kwargs.get('seed', 0))  # export once, outside the timing
-    results = {}
-    for setup in setups:
-        if progress: print(f'{setup} ...', flush=True)
-        results[setup] = run_setup(setup, texts, model_dir=model_dir, peers=peers,
-                                   f1_texts=f1_texts if setup.startswith('ours') else None, **kwargs)
+SETTLE_S = 0.1  # pause before each turn: threads busy-waiting after a call (ONNX Runtime's spin for tens of ms) go idle first
+
+def run_bench(texts: list[str], # timed one at a time, and cycled into batches
+              runs: dict[str, dict], # name: its set-up and `LoadedSetup` arguments, e.g. {'setup': 'ours-onnx-int8', 'spin': False}
+              f1_texts: list[str]|None = None, # labelled texts to score, for macro-F1
+              scored: list[str]|None = None, # the runs that score `f1_texts`; None: every one of ours
+              repeats: int = 3, # times each text is timed
+              batch_size: int = 32, batches: int = 4, # timed batches, of `batch_size` texts
+              turn: int = 25, # texts each set-up times in one turn
+              progress: bool = True, timeout: float = 3600,
+              **common, # `LoadedSetup` arguments shared by every run: model_dir, peers, threads, seed
+             ) -> dict[str, dict]:
+    "Load every run in its own process, then time them in turns on the same `texts`; `{name: result}`."
+    runs = {name: common | run for name, run in runs.items()}
+    for peer in {(r.get('peers', 'roberta-base'), r.get('seed', 0)) for r in runs.values() if r['setup'] == 'peer-onnx-int8'}:
+        peer_onnx(*peer)  # export once, outside the timing
+    with contextlib.ExitStack() as stack:
+        procs = {name: stack.enter_context(SetupProcess(name, timeout, warm_texts=texts, **run))
+                 for name, run in tqdm(runs.items(), desc='loading', disable=not progress)}
+        seconds, batch_s, turns = ({name: [] for name in procs} for _ in range(3))
+        parts = [texts[i:i + turn] for i in range(0, len(texts), turn)]
+        for part in tqdm(parts * repeats, desc='batch 1, in turns', disable=not progress):
+            for name, proc in procs.items():
+                time.sleep(SETTLE_S); turns[name].append(time.time()); seconds[name] += proc.ask('latency', part)
+        batch = [texts[i % len(texts)] for i in range(batch_size)]
+        for proc in procs.values(): proc.ask('batch', batch)  # warm-up at the batch's shape
+        for _ in tqdm(range(batches), desc=f'batch {batch_size}, in turns', disable=not progress):
+            for name, proc in procs.items(): time.sleep(SETTLE_S); batch_s[name].append(proc.ask('batch', batch))
+        results = {}
+        for name, proc in procs.items():
+            ms, batch_mean = 1000 * np.asarray(seconds[name]), float(np.mean(batch_s[name]))
+            results[name] = {'setup': runs[name]['setup'], 'load_s': proc.loaded['load_s'], 'size_mb': proc.loaded['size_mb'],
+                             'p50_ms': float(np.percentile(ms, 50)), 'p95_ms': float(np.percentile(ms, 95)),
+                             'batch_ms': 1000 * batch_mean, 'throughput': batch_size / batch_mean,
+                             'peak_rss_mb': proc.ask('memory'), 'turns': turns[name]}
+            if f1_texts and (name in scored if scored is not None else runs[name]['setup'].startswith('ours')):
+                results[name]['probs'] = proc.ask('probs', f1_texts)
     return results
+
+def run_setup(setup: str, texts: list[str], **kwargs) -> dict:
+    "One set-up timed alone: `run_bench(texts, {setup: {'setup': setup}}, **kwargs)[setup]`."
+    return run_bench(texts, {setup: {'setup': setup}}, progress=False, **kwargs)[setup]
 
 def _check(value, op, target) -> dict:
     "Whether `value` meets `op target`, and by how much it misses (as a ratio of the target)."
