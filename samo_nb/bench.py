@@ -183,6 +183,7 @@ class SetupProcess:
         return self._send({'command': request, 'args': list(args)})['value']
 
     def close(self):
+        "End the worker (it exits when its stdin closes) and drop its log."
         if self.proc.poll() is None:
             self.proc.stdin.close()
             try: self.proc.wait(timeout=60)
