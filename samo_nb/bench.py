@@ -206,7 +206,7 @@ def bench_model(model_dir: str|Path) -> Path:
     if not ModelDir(model_dir).has_onnx(): raise SamoError(f"{model_dir} has no ONNX export: run `samo export {model_dir}` first.")
     return Path(model_dir).resolve()
 
-SETTLE_S = 0.1  # pause before each turn: threads busy-waiting after a call (ONNX Runtime's spin for tens of ms) go idle first
+SETTLE_S = 0.1  # pause before each turn: threads still busy-waiting after the last call go idle first (measured below)
 
 def run_bench(texts: list[str], # timed one at a time, and cycled into batches
               runs: dict[str, dict], # name: its set-up and `LoadedSetup` arguments, e.g. {'setup': 'ours-onnx-int8', 'spin': False}
@@ -220,6 +220,7 @@ def run_bench(texts: list[str], # timed one at a time, and cycled into batches
              ) -> dict[str, dict]:
     "Load every run in its own process, then time them in turns on the same `texts`; `{name: result}`."
     runs = {name: common | run for name, run in runs.items()}
+    scored = [name for name, run in runs.items() if run['setup'].startswith('ours')] if scored is None else scored
     for peer in {(r.get('peers', 'roberta-base'), r.get('seed', 0)) for r in runs.values() if r['setup'] == 'peer-onnx-int8'}:
         peer_onnx(*peer)  # export once, outside the timing
     with contextlib.ExitStack() as stack:
@@ -241,8 +242,7 @@ def run_bench(texts: list[str], # timed one at a time, and cycled into batches
                              'p50_ms': float(np.percentile(ms, 50)), 'p95_ms': float(np.percentile(ms, 95)),
                              'batch_ms': 1000 * batch_mean, 'throughput': batch_size / batch_mean,
                              'peak_rss_mb': proc.ask('memory'), 'turns': turns[name]}
-            if f1_texts and (name in scored if scored is not None else runs[name]['setup'].startswith('ours')):
-                results[name]['probs'] = proc.ask('probs', f1_texts)
+            if f1_texts and name in scored: results[name]['probs'] = proc.ask('probs', f1_texts)
     return results
 
 def run_setup(setup: str, texts: list[str], **kwargs) -> dict:

@@ -172,7 +172,6 @@ def transfer_summary(table: pd.DataFrame, # a result of `threshold_transfer`
                                    'best_threshold_on_scored': best['threshold'], 'best_scored_macro_f1': best['scored_macro_f1']}
     return summary
 
-
 # %% ../nbs/05a_evaluate.ipynb #77f12d4a
 def plot_threshold_transfer(table: pd.DataFrame, # a result of `threshold_transfer`
                             title: str = '', # e.g. the model's name
@@ -191,7 +190,6 @@ def plot_threshold_transfer(table: pd.DataFrame, # a result of `threshold_transf
     fig.suptitle(title or 'Does the fitted global threshold carry over?')
     fig.tight_layout()
     return fig
-
 
 # %% ../nbs/05a_evaluate.ipynb #65c7dcd6
 def per_class_table(metrics: dict) -> pd.DataFrame:

@@ -245,7 +245,7 @@ def session_options(threads: int|None = None, # intra-op threads; None: `default
     so.log_severity_level = 3  # errors only
     return so
 
-# ONNX Runtime fusions that sessions skip: its CPU SkipLayerNormalization kernel is several times slower than the Add and
+# ONNX Runtime fusions that sessions skip: its CPU SkipLayerNormalization kernel is more than twice as slow as the Add and
 # LayerNormalization it replaces, at the sizes of a few texts (`samo_nb.onnx` measures both)
 DISABLED_FUSIONS = ['SkipLayerNormFusion']
 
@@ -357,7 +357,8 @@ class ModelRuntime:
         self.weights, self.thresholds = self.model.weights, self.model.thresholds
         self.tokenizer, self.window = self.members[0].tokenizer, min(m.window for m in self.members)
         # members that read text exactly as the first one does take its token ids: each text is tokenized once
-        self.shares_ids = [i == 0 or (m.window == self.members[0].window and m.tokenizer.to_str() == self.tokenizer.to_str())
+        first = self.tokenizer.to_str()
+        self.shares_ids = [i == 0 or (m.window == self.members[0].window and m.tokenizer.to_str() == first)
                            for i, m in enumerate(self.members)]
 
     def proba(self, texts: list[str], batch_size: int = 32, progress: bool = False,
