@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .core import LABELS, NUM_LABELS, SamoError, cache_dir, default_encoder_path, markdown_table, process_memory, read_results
-from .modeldir import ModelDir, OnnxClassifier, default_threads, pad_batch, sigmoid, tokenizer_from_file
+from .modeldir import ModelDir, OnnxClassifier, default_threads, encode_texts, pad_batch, sigmoid, tokenizer_from_file
 
 # %% auto #0
 __all__ = ['SETUPS', 'PEER_CONFIGS', 'GOALS', 'SETTLE_S', 'ANCHORS', 'peer_model', 'peer_tokenizer_path', 'peer_onnx',
@@ -95,7 +95,7 @@ def load_setup(setup: str, model_dir: str|Path|None = None, peers: str = 'robert
         path = peer_onnx(peers, seed)
         session, tok = OnnxClassifier(path, threads, spin), tokenizer_from_file(peer_tokenizer_path()/'tokenizer.json')
         def predict(texts):
-            return _sorted_scores(sigmoid(session(*pad_batch([e.ids for e in tok.encode_batch(texts)]))))
+            return _sorted_scores(sigmoid(session(*pad_batch([e.ids for e in encode_texts(tok, texts)]))))
         return predict, None, path.stat().st_size / 2**20
     raise SamoError(f"Unknown set-up {setup!r}: use one of {list(SETUPS)}.")
 

@@ -63,7 +63,7 @@ DISTILL_STAGE = '04b_distill'
 
 def cmd_distill(args) -> int:
     "Distill a teacher into an N-block student, then calibrate, evaluate and export it; print one summary line."
-    from samo_nb.distill import student_start
+    from samo_nb.distill import check_ffn, student_start
     from samo_nb.modeldir import ModelDir
     from samo_nb.runner import declared_parameters, find_stages, load_profile, notebook_parameters, parse_overrides, run_pipeline
     try: teacher = ModelDir.of(args.teacher).path.resolve()  # None: models/latest
@@ -72,7 +72,9 @@ def cmd_distill(args) -> int:
     settings = notebook_parameters(load_profile(args.profile), DISTILL_STAGE, overrides)
     layers = args.layers or settings.get('layers')
     if not layers: raise SamoError("No student depth: pass --layers N (or set layers in the profile's 04b_distill section).")
-    student_start(teacher, layers, settings.get('init', 'teacher'), settings.get('encoder'))  # bad layers or init: fail now
+    start, _ = student_start(teacher, layers, settings.get('init', 'teacher'), settings.get('encoder'))  # bad layers or init: fail now
+    ffn = args.ffn or settings.get('ffn')
+    if ffn: overrides['ffn'] = check_ffn(start, ffn)
     out = str(Path(args.out).resolve())
     overrides |= {'teacher': str(teacher), 'layers': layers, 'student_dir': out, 'model_dir': out}
     if args.teacher_cache: overrides['teacher_cache'] = str(Path(args.teacher_cache).resolve())
@@ -242,6 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "default model (models/latest).")
     dist.add_argument('--teacher', help='teacher model directory (default: models/latest)')
     dist.add_argument('--layers', type=int, metavar='N', help="encoder blocks the student keeps (default: the profile's)")
+    dist.add_argument('--ffn', type=int, metavar='N', help="feed-forward neurons each block keeps, the most used "
+                                                            "(default: the profile's; none set: all)")
     dist.add_argument('--out', type=Path, required=True, help='student model directory to write')
     dist.add_argument('--teacher-cache', type=Path, metavar='PATH',
                       help='teacher probabilities (.npz) to reuse, or to write when absent (default: data/cache/teacher/)')

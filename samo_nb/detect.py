@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_names, group_scores, label_id, score_dicts
-from .modeldir import ModelDir, ModelRuntime
+from .modeldir import ModelDir, ModelRuntime, encode_texts
 
 # %% auto #0
 __all__ = ['SENTENCE_END', 'AGGREGATES', 'EmptyTextError', 'check_texts', 'split_windows', 'aggregate_windows', 'EmotionDetector',
@@ -127,7 +127,7 @@ class EmotionDetector:
 
     def _score(self, texts: list[str]):
         "Document probabilities (n, 28), and per text its window spans and (windows, 28) window probabilities."
-        encodings = self.tokenizer.encode_batch(texts)
+        encodings = encode_texts(self.tokenizer, texts)
         spans = [self._spans(t, e) for t, e in zip(texts, encodings)]
         if sum(map(len, spans)) == len(texts):  # every text fits one window, as nearly all do: their encodings are reused
             probs = self.runtime.proba(texts, self.batch_size, ids=[e.ids for e in encodings])

@@ -16,7 +16,8 @@ from .train import TrainConfig, _encoder_layers, encoder_path, load_classifier, 
 
 # %% auto #0
 __all__ = ['CACHE_FORMAT', 'INITS', 'teacher_fingerprint', 'texts_fingerprint', 'run_teacher', 'save_teacher_cache',
-           'load_teacher_cache', 'teacher_probs', 'spread_blocks', 'student_start', 'distill', 'teacher_agreement']
+           'load_teacher_cache', 'teacher_probs', 'spread_blocks', 'student_start', 'ffn_importance', 'narrow_ffn',
+           'check_ffn', 'prune_ffn', 'distill', 'teacher_agreement']
 
 # %% ../nbs/04b_distill.ipynb #490377e3
 def _file_sha256(path: Path) -> str:
@@ -152,6 +153,88 @@ def student_start(teacher: str|Path|ModelDir, # the teacher model directory
         model.save_pretrained(folder); tokenizer.save_pretrained(folder)
     return str(folder), blocks
 
+# %% ../nbs/04b_distill.ipynb #60e14333
+def _ffn_layers(model) -> list:
+    "The encoder blocks, each checked to have a BERT-style feed-forward pair (`intermediate.dense`, `output.dense`)."
+    blocks = _encoder_layers(model)
+    if not all(hasattr(b, 'intermediate') and hasattr(b, 'output') for b in blocks):
+        raise SamoError(f"{type(model).__name__} has no BERT-style feed-forward layers to narrow: leave ffn unset.")
+    return blocks
+
+def ffn_importance(model, # a transformers classifier with BERT-style blocks
+                   tokenizer,
+                   texts: list[str], # texts the activations are measured on
+                   max_length: int = 64,
+                   batch_size: int = 64,
+                  ) -> list:
+    "Per block, a tensor with each feed-forward neuron's mean |activation| over real tokens times its output weights' norm."
+    import torch
+    blocks = _ffn_layers(model)
+    sums, tokens, mask = [torch.zeros(b.intermediate.dense.out_features) for b in blocks], 0, None
+    def recorder(i):
+        def record(module, inputs, output): sums[i].add_((output.abs() * mask[..., None]).sum((0, 1)))
+        return record
+    hooks = [b.intermediate.register_forward_hook(recorder(i)) for i, b in enumerate(blocks)]
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(texts), batch_size):
+                batch = tokenizer(texts[start:start + batch_size], padding=True, truncation=True, max_length=max_length,
+                                  return_tensors='pt')
+                mask = batch['attention_mask'].float(); tokens += mask.sum().item()
+                model(**batch)
+    finally:
+        for hook in hooks: hook.remove()
+    return [s / max(tokens, 1) * b.output.dense.weight.norm(dim=0) for s, b in zip(sums, blocks)]
+
+def narrow_ffn(model, # a transformers classifier with BERT-style blocks, changed in place
+               keep: list, # per block, the indices of the feed-forward neurons to keep
+              ):
+    "Keep only the `keep` neurons of each block's feed-forward layers; the config's `intermediate_size` follows."
+    import torch
+    blocks = _ffn_layers(model)
+    for block, kept in zip(blocks, keep):
+        kept = torch.as_tensor(sorted(int(k) for k in kept))
+        first, second = block.intermediate.dense, block.output.dense
+        block.intermediate.dense = torch.nn.Linear(first.in_features, len(kept))
+        block.intermediate.dense.weight.data, block.intermediate.dense.bias.data = first.weight.data[kept].clone(), first.bias.data[kept].clone()
+        block.output.dense = torch.nn.Linear(len(kept), second.out_features)
+        block.output.dense.weight.data, block.output.dense.bias.data = second.weight.data[:, kept].clone(), second.bias.data.clone()
+    model.config.intermediate_size = len(keep[0])
+    return model
+
+def check_ffn(start: str, # the student's start: a model directory or hub id
+              width: int, # feed-forward neurons each block is to keep
+             ) -> int:
+    "`width`, when the blocks of `start` have at least that many feed-forward neurons; a clear error otherwise."
+    from transformers import AutoConfig
+    full = AutoConfig.from_pretrained(start).intermediate_size
+    if isinstance(width, bool) or not isinstance(width, int) or not 1 <= width <= full:
+        raise SamoError(f"ffn={width!r}: each block of {start} has {full} feed-forward neurons; keep 1 to {full}.")
+    return width
+
+def prune_ffn(start: str, # the student's start: a model directory or hub id
+              width: int, # feed-forward neurons each block keeps
+              texts: list[str], # training texts; a sample of them measures the neurons
+              max_length: int = 64,
+              sample: int = 2000, # texts measured
+              seed: int = 0, # which texts
+             ) -> str:
+    "A copy of `start` whose blocks keep their `width` most used feed-forward neurons (`ffn_importance`); saved once."
+    check_ffn(start, width)
+    rows = np.random.default_rng(seed).permutation(len(texts))[:sample]
+    measured = [texts[i] for i in sorted(rows)]
+    weights = sorted(Path(start).glob('*.safetensors')) if Path(start).is_dir() else []
+    source = ''.join(_file_sha256(f) for f in weights) or str(start)
+    name = hashlib.sha256(f"{source}|{width}|{max_length}|{texts_fingerprint(measured)}".encode()).hexdigest()[:16]
+    folder = cache_dir()/'students'/f"{Path(start).name}-ffn{width}-{name}"
+    if not (folder/'config.json').is_file():
+        model, tokenizer = load_classifier(start)
+        importance = ffn_importance(model, tokenizer, measured, max_length)
+        narrow_ffn(model, [scores.argsort(descending=True)[:width] for scores in importance])
+        model.save_pretrained(folder); tokenizer.save_pretrained(folder)
+    return str(folder)
+
 # %% ../nbs/04b_distill.ipynb #66f3618d
 def distill(teacher: str|Path|ModelDir, # the teacher model directory, single or ensemble
             data, # a DatasetDict with train and dev (train as training sees it: augmented rows included)
@@ -160,6 +243,7 @@ def distill(teacher: str|Path|ModelDir, # the teacher model directory, single or
             init: str = 'teacher', # teacher | teacher-spread | encoder (then `config.encoder`)
             teacher_cache: str|Path|None = None, # a teacher cache file to reuse or write; None: the default cache
             refresh: bool = False, # recompute the teacher cache
+            ffn: int|None = None, # feed-forward neurons each student block keeps (`prune_ffn`); None: all
             progress: bool = True,
            ) -> dict:
     "Train a `config.layers`-block student on the teacher's probabilities and the labels; returns the training result."
@@ -167,12 +251,13 @@ def distill(teacher: str|Path|ModelDir, # the teacher model directory, single or
     if not config.layers: raise SamoError("config.layers is not set: say how many encoder blocks the student keeps.")
     if not config.distill_weight: raise SamoError("config.distill_weight is 0: that is direct training (samo_nb.train.train).")
     start, blocks = student_start(teacher, config.layers, init, config.encoder)
+    narrowed = prune_ffn(start, ffn, list(data['train']['text']), config.max_length) if ffn else start
     probs, cache = teacher_probs(teacher, list(data['train']['text']), config.distill_temperature, teacher_cache, refresh, progress)
-    student_config = replace(config, encoder=start, layers=None if init == 'teacher-spread' else config.layers)
+    student_config = replace(config, encoder=narrowed, layers=None if init == 'teacher-spread' else config.layers)
     result = train(student_config, data, out, progress=progress, soft_targets=probs)
     record = {'teacher': str(teacher.path.resolve()), 'teacher_fingerprint': cache['teacher_fingerprint'],
-              'temperature': config.distill_temperature, 'weight': config.distill_weight, 'init': init, 'blocks': blocks,
-              'teacher_cache': cache['path'], 'data_fingerprint': cache['data_fingerprint']}
+              'temperature': config.distill_temperature, 'weight': config.distill_weight, 'init': init, 'start': start,
+              'blocks': blocks, 'ffn': ffn, 'teacher_cache': cache['path'], 'data_fingerprint': cache['data_fingerprint']}
     update_model_meta(out, {'distilled_from': record})
     return result | {'distilled_from': record, 'teacher_cache_reused': cache['reused']}
 

@@ -16,10 +16,10 @@ from .core import NUM_LABELS, TOKENIZER_FILE, SamoError, quiet_transformers, rea
 
 # %% auto #0
 __all__ = ['ONNX_FILES', 'VARIANTS', 'DEFAULT_WINDOW', 'DISABLED_FUSIONS', 'THRESHOLD_GRID', 'BACKENDS', 'ModelDir',
-           'tokenizer_from_file', 'pad_id', 'pad_batch', 'batched_logits', 'make_head', 'mean_pool', 'torch_module',
-           'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier', 'sigmoid', 'calibrated_probs',
-           'combine', 'f1_by_threshold', 'sweep_global_threshold', 'choose_backend', 'Member', 'ModelRuntime',
-           'model_logits']
+           'tokenizer_from_file', 'encode_texts', 'pad_id', 'pad_batch', 'batched_logits', 'make_head', 'mean_pool',
+           'torch_module', 'torch_runner', 'default_threads', 'session_options', 'OnnxClassifier', 'sigmoid',
+           'calibrated_probs', 'combine', 'f1_by_threshold', 'sweep_global_threshold', 'choose_backend', 'Member',
+           'ModelRuntime', 'model_logits']
 
 # %% ../nbs/03a_modeldir.ipynb #ee69fa6d
 ONNX_FILES = {'fp32': 'model.onnx', 'int8': 'model.int8.onnx'}
@@ -123,6 +123,11 @@ def tokenizer_from_file(path: str|Path, max_length: int = 512):
     from tokenizers import Tokenizer
     tok = Tokenizer.from_file(str(path)); tok.no_padding(); tok.enable_truncation(max_length)
     return tok
+
+def encode_texts(tokenizer, texts: list[str]) -> list:
+    "The `tokenizers` encodings of `texts`: `encode` for one text, `encode_batch` for more."
+    # encode_batch hands even one text to its thread pool, whose threads then compete with ONNX Runtime's for the cores
+    return [tokenizer.encode(texts[0])] if len(texts) == 1 else tokenizer.encode_batch(list(texts))
 
 ModelDir.onnx, ModelDir.default_variant = property(_onnx), property(_default_variant)
 ModelDir.onnx_path, ModelDir.has_onnx, ModelDir.tokenizer_path, ModelDir.tokenizer = _onnx_path, _has_onnx, _tokenizer_path, _tokenizer
@@ -330,7 +335,7 @@ class Member:
 
     def encode(self, texts: list[str]) -> list[list[int]]:
         "Token ids of each text, truncated at the window."
-        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+        return [e.ids for e in encode_texts(self.tokenizer, texts)]
 
     def logits(self, texts: list[str], batch_size: int = 32, progress: bool = False,
                ids: list[list[int]]|None = None, # `encode(texts)`, when the caller has it already

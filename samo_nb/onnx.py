@@ -13,8 +13,8 @@ from .core import LABELS, TOKENIZER_FILE, update_model_meta
 from .modeldir import ONNX_FILES, VARIANTS, Member, ModelDir, ModelRuntime, OnnxClassifier, torch_module
 
 # %% auto #0
-__all__ = ['optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity', 'macro_f1', 'int8_check', 'layer_groups',
-           'int8_sensitivity', 'choose_default', 'export_model']
+__all__ = ['fold_token_types', 'optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity', 'macro_f1', 'int8_check',
+           'layer_groups', 'int8_sensitivity', 'choose_default', 'export_model']
 
 # %% ../nbs/07_onnx.ipynb #949fa8fa
 def _export_graph(module, path: Path, opset: int, vocab: int):
@@ -27,6 +27,21 @@ def _export_graph(module, path: Path, opset: int, vocab: int):
         torch.onnx.export(module, (ids, mask), str(path), input_names=['input_ids', 'attention_mask'],
                           output_names=['logits'], dynamic_axes=axes, opset_version=opset, dynamo=False)
 
+def fold_token_types(fused, # an `onnxruntime.transformers` OnnxModel after fusion, changed in place
+                    ) -> bool:
+    "Fold the token-type embedding into the position embeddings when the graph takes no token types; True if it did."
+    from onnx import numpy_helper
+    embed = next((n for n in fused.nodes() if n.op_type == 'EmbedLayerNormalization'), None)
+    takes_types = 'token_type_ids' in {i.name for i in fused.model.graph.input}
+    if embed is None or takes_types or len(embed.input) < 5 or not embed.input[1] or not embed.input[4]: return False
+    # without a token_type_ids input every token has type 0, read from a buffer by about fifteen small nodes per call:
+    # adding type 0's row to every position's row gives the same sums, and the fused node skips the lookup
+    position, types = fused.get_initializer(embed.input[3]), fused.get_initializer(embed.input[4])
+    position.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(position) + numpy_helper.to_array(types)[0], position.name))
+    embed.input[1], embed.input[4] = '', ''
+    fused.prune_graph()
+    return True
+
 def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size: int = 0) -> dict:
     "Fuse a transformer graph with ONNX Runtime's optimizer, labels in the metadata; returns the fused op counts."
     import logging
@@ -38,6 +53,7 @@ def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size
     try: fused = optimize_model(str(src), model_type='bert', num_heads=num_heads, hidden_size=hidden_size, opt_level=1,
                                 optimization_options=options)
     finally: logging.disable(logging.NOTSET)
+    fold_token_types(fused)
     meta = fused.model.metadata_props.add(); meta.key, meta.value = 'labels', json.dumps(LABELS)
     fused.save_model_to_file(str(dst))
     return {k: v for k, v in fused.get_fused_operator_statistics().items() if v}

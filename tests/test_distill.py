@@ -13,12 +13,13 @@ def test_distill_writes_a_calibrated_exported_student(model, data_dir, tmp_path)
     profile.write_text(TINY)
     common = ('--profile', profile, '--teacher-cache', cache, '--reports', tmp_path/'reports', '--models', tmp_path/'models', '-q')
     env = {'SAMO_DATA_DIR': str(data_dir)}
-    proc = samo('distill', '--teacher', model, '--layers', '1', '--out', out, *common, env=env)
+    proc = samo('distill', '--teacher', model, '--layers', '1', '--ffn', '32', '--out', out, *common, env=env)
     assert proc.returncode == 0, proc.stderr
     line, = proc.stdout.strip().splitlines()
     assert line.startswith(f'1-block student {out} of {model.resolve()}: dev macro-F1 ') and 'teacher cache computed' in line, line
     meta = json.loads((out/'samo.json').read_text())
     assert meta['distilled_from']['teacher'] == str(model.resolve()) and meta['distilled_from']['teacher_cache'] == str(cache)
+    assert meta['distilled_from']['ffn'] == 32 and json.loads((out/'config.json').read_text())['intermediate_size'] == 32
     assert meta['config']['layers'] == 1 and 'calibration' in meta and (out/'model.int8.onnx').exists()
     assert (tmp_path/'models'/'latest').resolve() == out.resolve()
     report = json.loads((tmp_path/'reports'/'latest'/'metrics.json').read_text())
@@ -32,3 +33,5 @@ def test_distill_errors(model, tmp_path):
                    'samo distill: error: teacher:', 'is not a samo model directory')
     one_line_error(samo('distill', '--teacher', model, '--layers', '5', '--out', tmp_path/'s'),
                    'layers=5: the student keeps 1 to 2 encoder blocks')
+    one_line_error(samo('distill', '--teacher', model, '--layers', '1', '--ffn', '999', '--out', tmp_path/'s'),
+                   'ffn=999: each block of', 'feed-forward neurons; keep 1 to')
