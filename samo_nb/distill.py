@@ -187,6 +187,13 @@ def ffn_importance(model, # a transformers classifier with BERT-style blocks
         for hook in hooks: hook.remove()
     return [s / max(tokens, 1) * b.output.dense.weight.norm(dim=0) for s, b in zip(sums, blocks)]
 
+def _linear(weight, bias):
+    "A `torch.nn.Linear` holding copies of `weight` (out, in) and `bias`."
+    import torch
+    layer = torch.nn.Linear(weight.shape[1], weight.shape[0])
+    with torch.no_grad(): layer.weight.copy_(weight); layer.bias.copy_(bias)
+    return layer
+
 def narrow_ffn(model, # a transformers classifier with BERT-style blocks, changed in place
                keep: list, # per block, the indices of the feed-forward neurons to keep
               ):
@@ -196,10 +203,8 @@ def narrow_ffn(model, # a transformers classifier with BERT-style blocks, change
     for block, kept in zip(blocks, keep):
         kept = torch.as_tensor(sorted(int(k) for k in kept))
         first, second = block.intermediate.dense, block.output.dense
-        block.intermediate.dense = torch.nn.Linear(first.in_features, len(kept))
-        block.intermediate.dense.weight.data, block.intermediate.dense.bias.data = first.weight.data[kept].clone(), first.bias.data[kept].clone()
-        block.output.dense = torch.nn.Linear(len(kept), second.out_features)
-        block.output.dense.weight.data, block.output.dense.bias.data = second.weight.data[:, kept].clone(), second.bias.data.clone()
+        block.intermediate.dense = _linear(first.weight[kept], first.bias[kept])  # neuron i: row i in, column i out
+        block.output.dense = _linear(second.weight[:, kept], second.bias)
     model.config.intermediate_size = len(keep[0])
     return model
 

@@ -124,13 +124,13 @@ def tokenizer_from_file(path: str|Path, max_length: int = 512):
     tok = Tokenizer.from_file(str(path)); tok.no_padding(); tok.enable_truncation(max_length)
     return tok
 
+ModelDir.onnx, ModelDir.default_variant = property(_onnx), property(_default_variant)
+ModelDir.onnx_path, ModelDir.has_onnx, ModelDir.tokenizer_path, ModelDir.tokenizer = _onnx_path, _has_onnx, _tokenizer_path, _tokenizer
+
 def encode_texts(tokenizer, texts: list[str]) -> list:
     "The `tokenizers` encodings of `texts`: `encode` for one text, `encode_batch` for more."
     # encode_batch hands even one text to its thread pool, whose threads then compete with ONNX Runtime's for the cores
     return [tokenizer.encode(texts[0])] if len(texts) == 1 else tokenizer.encode_batch(list(texts))
-
-ModelDir.onnx, ModelDir.default_variant = property(_onnx), property(_default_variant)
-ModelDir.onnx_path, ModelDir.has_onnx, ModelDir.tokenizer_path, ModelDir.tokenizer = _onnx_path, _has_onnx, _tokenizer_path, _tokenizer
 
 # %% ../nbs/03a_modeldir.ipynb #d1322d90
 def pad_id(tokenizer) -> int:
