@@ -256,8 +256,9 @@ def distill(teacher: str|Path|ModelDir, # the teacher model directory, single or
     if not config.layers: raise SamoError("config.layers is not set: say how many encoder blocks the student keeps.")
     if not config.distill_weight: raise SamoError("config.distill_weight is 0: that is direct training (samo_nb.train.train).")
     start, blocks = student_start(teacher, config.layers, init, config.encoder)
-    narrowed = prune_ffn(start, ffn, list(data['train']['text']), config.max_length) if ffn else start
-    probs, cache = teacher_probs(teacher, list(data['train']['text']), config.distill_temperature, teacher_cache, refresh, progress)
+    texts = list(data['train']['text'])
+    narrowed = prune_ffn(start, ffn, texts, config.max_length) if ffn else start
+    probs, cache = teacher_probs(teacher, texts, config.distill_temperature, teacher_cache, refresh, progress)
     student_config = replace(config, encoder=narrowed, layers=None if init == 'teacher-spread' else config.layers)
     result = train(student_config, data, out, progress=progress, soft_targets=probs)
     record = {'teacher': str(teacher.path.resolve()), 'teacher_fingerprint': cache['teacher_fingerprint'],

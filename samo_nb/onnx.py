@@ -34,7 +34,7 @@ def fold_token_types(fused, # an `onnxruntime.transformers` OnnxModel after fusi
     embed = next((n for n in fused.nodes() if n.op_type == 'EmbedLayerNormalization'), None)
     takes_types = 'token_type_ids' in {i.name for i in fused.model.graph.input}
     if embed is None or takes_types or len(embed.input) < 5 or not embed.input[1] or not embed.input[4]: return False
-    # without a token_type_ids input every token has type 0, read from a buffer by about fifteen small nodes per call:
+    # without a token_type_ids input every token has type 0, read from a buffer by small nodes on every call:
     # adding type 0's row to every position's row gives the same sums, and the fused node skips the lookup
     position, types = fused.get_initializer(embed.input[3]), fused.get_initializer(embed.input[4])
     position.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(position) + numpy_helper.to_array(types)[0], position.name))
