@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import SamoError, TOKENIZER_FILE, cache_dir, jsonable, update_model_meta
+from .core import SamoError, TOKENIZER_FILE, cache_dir, jsonable, quiet_transformers, update_model_meta
 from .modeldir import ModelDir, ModelRuntime, calibrated_probs, combine
 from .train import TrainConfig, _encoder_layers, encoder_path, load_classifier, train
 
@@ -150,7 +150,7 @@ def student_start(teacher: str|Path|ModelDir, # the teacher model directory
         kept = [_encoder_layers(model)[i] for i in blocks]
         getattr(model, model.base_model_prefix).encoder.layer = torch.nn.ModuleList(kept)
         model.config.num_hidden_layers = len(kept)
-        model.save_pretrained(folder); tokenizer.save_pretrained(folder)
+        with quiet_transformers(): model.save_pretrained(folder); tokenizer.save_pretrained(folder)  # no bar on stderr
     return str(folder), blocks
 
 # %% ../nbs/04b_distill.ipynb #60e14333
@@ -237,7 +237,7 @@ def prune_ffn(start: str, # the student's start: a model directory or hub id
         model, tokenizer = load_classifier(start)
         importance = ffn_importance(model, tokenizer, measured, max_length)
         narrow_ffn(model, [scores.argsort(descending=True)[:width] for scores in importance])
-        model.save_pretrained(folder); tokenizer.save_pretrained(folder)
+        with quiet_transformers(): model.save_pretrained(folder); tokenizer.save_pretrained(folder)
     return str(folder)
 
 # %% ../nbs/04b_distill.ipynb #66f3618d
