@@ -33,14 +33,22 @@ def load_profile(profile: str|Path) -> dict:
     return {'name': path.stem, 'params': spec.get('params') or {}, 'notebooks': spec.get('notebooks') or {}}
 
 def parse_overrides(pairs: list[str]|None) -> dict:
-    "`['epochs=3', 'loss=asl']` as `{'epochs': 3, 'loss': 'asl'}`; values are read as YAML."
+    "`['epochs=3', 'loss=asl']` as `{'epochs': 3, 'loss': 'asl'}`; values are read as YAML, relative paths made absolute."
     overrides = {}
     for pair in pairs or []:
         key, sep, value = pair.partition('=')
         if not sep or not key.strip():
             raise SamoError(f"Bad parameter {pair!r}: write it as key=value, e.g. -p epochs=3.")
-        overrides[key.strip()] = _literal(value)
+        overrides[key.strip()] = _absolute_paths(_literal(value))
     return overrides
+
+def _absolute_paths(value):
+    "`value` with each string that names an existing relative path (`models/x`) made absolute, in lists too."
+    # notebooks run from nbs/, where `models/x` typed at the repository root would name nothing (or a hub model)
+    if isinstance(value, list): return [_absolute_paths(v) for v in value]
+    if isinstance(value, str) and '/' in value and not Path(value).is_absolute() and Path(value).exists():
+        return str(Path(value).absolute())
+    return value
 
 def _literal(text: str):
     "A command-line value as YAML reads it, with `2e-5` as a number (YAML 1.1 reads it as text)."
