@@ -15,13 +15,13 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['LABELS', 'NUM_LABELS', 'NEUTRAL', 'EMOTIONS', 'LABEL2ID', 'ID2LABEL', 'EKMAN', 'SENTIMENT', 'GROUPINGS',
-           'TRACKED_PACKAGES', 'STAGE_METRICS', 'SAMO_JSON', 'TOKENIZER_FILE', 'SamoError', 'project_root', 'nbs_dir',
-           'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'project_path', 'label_id', 'labels_to_ids',
-           'ids_to_labels', 'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix', 'group_scores',
-           'seed_everything', 'package_versions', 'git_commit', 'report_path', 'save_metrics', 'save_fig', 'jsonable',
-           'score_dicts', 'score_dict', 'round_scores', 'quiet_transformers', 'process_memory', 'default_encoder_path',
-           'results_path', 'read_results', 'publish_results', 'results_markdown', 'markdown_table', 'read_model_meta',
-           'resolve_model_dir', 'update_model_meta', 'require', 'given']
+           'TRACKED_PACKAGES', 'STAGE_METRICS', 'SCORE_DIGITS', 'SAMO_JSON', 'TOKENIZER_FILE', 'SamoError',
+           'project_root', 'nbs_dir', 'params_dir', 'reports_dir', 'models_dir', 'cache_dir', 'project_path',
+           'label_id', 'labels_to_ids', 'ids_to_labels', 'multi_hot', 'from_multi_hot', 'group_names', 'group_matrix',
+           'group_scores', 'seed_everything', 'package_versions', 'git_commit', 'report_path', 'save_metrics',
+           'save_fig', 'jsonable', 'score_dicts', 'score_dict', 'round_scores', 'quiet_transformers', 'process_memory',
+           'default_encoder_path', 'results_path', 'read_results', 'publish_results', 'results_markdown',
+           'markdown_table', 'read_model_meta', 'resolve_model_dir', 'update_model_meta', 'require', 'given']
 
 # %% ../nbs/00_core.ipynb #52b67c53
 class SamoError(Exception):
@@ -195,11 +195,13 @@ def jsonable(o):
     return o
 
 # %% ../nbs/00_core.ipynb #f9fa1d0a
+SCORE_DIGITS = 4  # decimals of a score that a reader needs
+
 def score_dicts(values, # (n, k) scores, one row per item, one column per name
                 names: Sequence[str], # what each column is of
                 orders=None, # (n, m) per row, the columns to keep, in this order; None: all, as given
                 top_k: int|None = None, # keep only the first `top_k` of each order
-                digits: int = 4, # decimals a reader needs
+                digits: int = SCORE_DIGITS, # decimals to round to
                ) -> list[dict]:
     "Per row, `{name: score}` rounded to `digits`, in its order, the first `top_k` only."
     # one NumPy call for the whole batch, not one per row or per label: predictions build these on every request
@@ -211,12 +213,12 @@ def score_dict(values: Sequence[float], # one score per name
                names: Sequence[str], # what each score is of
                order: Sequence[int]|None = None, # positions to keep, in this order; None: all, as given
                top_k: int|None = None, # keep only the first `top_k` of `order`
-               digits: int = 4, # decimals a reader needs
+               digits: int = SCORE_DIGITS, # decimals to round to
               ) -> dict:
     "`{name: score}` rounded to `digits`, in `order`, the first `top_k` only."
     return score_dicts([values], names, None if order is None else [order], top_k, digits)[0]
 
-def round_scores(scores: dict, digits: int = 4) -> dict:
+def round_scores(scores: dict, digits: int = SCORE_DIGITS) -> dict:
     "A `{name: score}` dict with its scores rounded to `digits`."
     return score_dict(list(scores.values()), list(scores), digits=digits)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import LABELS, NEUTRAL, NUM_LABELS, SamoError, group_names, group_scores, label_id, score_dicts
+from .core import LABELS, NEUTRAL, NUM_LABELS, SCORE_DIGITS, SamoError, group_names, group_scores, label_id, score_dicts
 from .modeldir import ModelDir, ModelRuntime, encode_texts
 
 # %% auto #0
@@ -152,14 +152,18 @@ class EmotionDetector:
             raise SamoError(f"top_k={top_k!r}: pass a positive number of labels, or None for all {NUM_LABELS}.")
         thresholds = self.thresholds if threshold is None else np.full(NUM_LABELS, float(threshold))
         docs, spans, parts = self._score(texts)
-        # the whole batch rounded, ordered and rolled up at once: per text, only the dicts are built
-        orders = np.argsort(-docs, axis=1, kind='stable')
-        scores, over = score_dicts(docs, LABELS, orders, top_k), (docs >= thresholds).tolist()
-        groups = {g: score_dicts(group_scores(docs, g), names) for g, names in self._groups.items()}
+        # the whole batch ordered, rolled up and rounded at once (labels and groups in one table, one rounding):
+        # per text, only the dicts are built
+        orders, over = np.argsort(-docs, axis=1, kind='stable').tolist(), (docs >= thresholds).tolist()
+        table = np.round(np.concatenate([docs] + [group_scores(docs, g) for g in self._groups], axis=1, dtype=np.float64),
+                         SCORE_DIGITS).tolist()
         results = []
-        for i, (text, span, order) in enumerate(zip(texts, spans, orders.tolist())):
-            result = {'text': text, 'labels': [LABELS[j] for j in order if over[i][j]], 'scores': scores[i],
-                      **{g: rows[i] for g, rows in groups.items()}}
+        for i, (text, span, order, row) in enumerate(zip(texts, spans, orders, table)):
+            result = {'text': text, 'labels': [LABELS[j] for j in order if over[i][j]],
+                      'scores': {LABELS[j]: row[j] for j in order[:top_k]}}
+            start = NUM_LABELS
+            for g, names in self._groups.items():
+                result[g] = dict(zip(names, row[start:start + len(names)])); start += len(names)
             if len(span) > 1:
                 window_scores = score_dicts(parts[i], LABELS, np.argsort(-parts[i], axis=1, kind='stable'), top_k)
                 result['windows'] = [{'text': text[a:b], 'scores': s} for (a, b), s in zip(span, window_scores)]
