@@ -94,7 +94,10 @@ class EmotionDetector:
         self.runtime, self.batch_size, self.aggregate = runtime, batch_size, aggregate
         self.tokenizer = runtime.tokenizer
         self.capacity = runtime.window - self.tokenizer.num_special_tokens_to_add(False)
-        self._groups = {g: group_names(g) for g in ('ekman', 'sentiment')}
+        # each roll-up's group names and its columns in predict's score table, which holds the 28 labels first
+        self._groups, start = {}, NUM_LABELS
+        for g in ('ekman', 'sentiment'):
+            names = group_names(g); self._groups[g] = (names, slice(start, start + len(names))); start += len(names)
 
     @classmethod
     def load(cls,
@@ -160,10 +163,8 @@ class EmotionDetector:
         results = []
         for i, (text, span, order, row) in enumerate(zip(texts, spans, orders, table)):
             result = {'text': text, 'labels': [LABELS[j] for j in order if over[i][j]],
-                      'scores': {LABELS[j]: row[j] for j in order[:top_k]}}
-            start = NUM_LABELS
-            for g, names in self._groups.items():
-                result[g] = dict(zip(names, row[start:start + len(names)])); start += len(names)
+                      'scores': {LABELS[j]: row[j] for j in order[:top_k]},
+                      **{g: dict(zip(names, row[columns])) for g, (names, columns) in self._groups.items()}}
             if len(span) > 1:
                 window_scores = score_dicts(parts[i], LABELS, np.argsort(-parts[i], axis=1, kind='stable'), top_k)
                 result['windows'] = [{'text': text[a:b], 'scores': s} for (a, b), s in zip(span, window_scores)]
