@@ -13,8 +13,8 @@ from .core import LABELS, TOKENIZER_FILE, update_model_meta
 from .modeldir import ONNX_FILES, VARIANTS, Member, ModelDir, ModelRuntime, OnnxClassifier, torch_module
 
 # %% auto #0
-__all__ = ['fold_token_types', 'optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity', 'macro_f1', 'int8_check',
-           'layer_groups', 'int8_sensitivity', 'choose_default', 'export_model']
+__all__ = ['ROW_WISE_OPS', 'fold_token_types', 'keep_first_row', 'optimize_graph', 'quantize_int8', 'export_onnx', 'logit_parity',
+           'macro_f1', 'int8_check', 'layer_groups', 'int8_sensitivity', 'choose_default', 'export_model']
 
 # %% ../nbs/07_onnx.ipynb #949fa8fa
 def _export_graph(module, path: Path, opset: int, vocab: int):
@@ -42,8 +42,55 @@ def fold_token_types(fused, # an `onnxruntime.transformers` OnnxModel after fusi
     fused.prune_graph()
     return True
 
+# ops that compute each token's row from that row alone (and weights): a graph made of them after the last attention
+# gives the first token's row the same values whether or not the other rows are computed
+ROW_WISE_OPS = frozenset({'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'LayerNormalization', 'SkipLayerNormalization',
+                          'BiasGelu', 'Gelu', 'FastGelu', 'Erf', 'Cast'})
+
+def _constant(graph, name: str):
+    "The value of `name` when an initializer or a Constant node holds it, else None."
+    from onnx import numpy_helper
+    found = next((t for t in graph.initializer if t.name == name), None)
+    found = found or next((n.attribute[0].t for n in graph.node if n.op_type == 'Constant' and n.output[0] == name), None)
+    return None if found is None else numpy_helper.to_array(found)
+
+def keep_first_row(graph, # an ONNX GraphProto after fusion, changed in place
+                  ) -> bool:
+    "Run the last block after its attention on the first token's row alone, when only that row is read; True if it did."
+    from onnx import helper, numpy_helper
+    nodes = list(graph.node)
+    last = max((i for i, n in enumerate(nodes) if n.op_type == 'Attention'), default=None)
+    if last is None: return False
+    block_input, attended = nodes[last].input[0], nodes[last].output[0]
+    # a classifier reads the block's output through Gather(index 0, axis 1): the [CLS] row. Everything between must be
+    # row-wise and fed only by these rows and constants, or cutting the other rows would change what is read
+    rows, readers = {block_input, attended}, 0
+    for node in nodes[last + 1:]:
+        inputs = [x for x in node.input if x]
+        if not rows.intersection(inputs): continue
+        axis = next((a.i for a in node.attribute if a.name == 'axis'), 0)
+        if node.op_type == 'Gather' and node.input[0] in rows and axis == 1:
+            index = _constant(graph, node.input[1])
+            if index is None or index.ndim or index != 0: return False
+            readers += 1; continue
+        if node.op_type not in ROW_WISE_OPS or any(x not in rows and _constant(graph, x) is None for x in inputs): return False
+        rows.update(node.output)
+    if not readers or rows & {o.name for o in graph.output}: return False
+    bounds = [numpy_helper.from_array(np.array([v], np.int64), f'first_row_{k}') for k, v in (('start', 0), ('end', 1), ('axis', 1))]
+    graph.initializer.extend(bounds)
+    cut = {name: f'{name}/first_row' for name in (block_input, attended)}
+    for node in nodes[last + 1:]:
+        for k, x in enumerate(node.input):
+            if x in cut: node.input[k] = cut[x]
+    # shapes recorded for the cut rows' tensors say `sequence` rows where there is now one
+    kept = [v for v in graph.value_info if v.name not in rows - set(cut)]
+    del graph.value_info[:]; graph.value_info.extend(kept)
+    for offset, (name, row) in enumerate(cut.items(), 1):
+        graph.node.insert(last + offset, helper.make_node('Slice', [name] + [b.name for b in bounds], [row], name=f'first_row/{offset}'))
+    return True
+
 def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size: int = 0) -> dict:
-    "Fuse a transformer graph with ONNX Runtime's optimizer, labels in the metadata; returns the fused op counts."
+    "Fuse a transformer graph with ONNX Runtime's optimizer, labels in the metadata; returns the fused op counts and what was cut."
     import logging
     from onnxruntime.transformers.fusion_options import FusionOptions
     from onnxruntime.transformers.optimizer import optimize_model
@@ -54,9 +101,10 @@ def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size
                                 optimization_options=options)
     finally: logging.disable(logging.NOTSET)
     fold_token_types(fused)
+    first_row_only = keep_first_row(fused.model.graph)
     meta = fused.model.metadata_props.add(); meta.key, meta.value = 'labels', json.dumps(LABELS)
     fused.save_model_to_file(str(dst))
-    return {k: v for k, v in fused.get_fused_operator_statistics().items() if v}
+    return {'fused_ops': {k: v for k, v in fused.get_fused_operator_statistics().items() if v}, 'first_row_only': first_row_only}
 
 def quantize_int8(src: str|Path, dst: str|Path, per_channel: bool = True, exclude: list[str]|None = None) -> Path:
     "Dynamic int8 quantization of `src` into `dst`, keeping the nodes named in `exclude` in fp32."
@@ -94,15 +142,16 @@ def export_onnx(model_dir: str|Path, # a model directory written by training (si
     with tempfile.TemporaryDirectory(dir=model_dir) as tmp:
         raw = Path(tmp)/'raw.onnx'
         _export_graph(module, raw, opset, config.vocab_size)
-        fused, reason = {}, None
+        optimized, reason = {}, None
         if optimize:
-            try: fused = optimize_graph(raw, fp32, config.num_attention_heads, config.hidden_size)
+            try: optimized = optimize_graph(raw, fp32, config.num_attention_heads, config.hidden_size)
             except Exception as e: reason = f'{type(e).__name__}: {e}'
-        if not fused and not fp32.exists(): shutil.move(raw, fp32)
+        if not optimized and not fp32.exists(): shutil.move(raw, fp32)
         quantize_int8(fp32, int8, per_channel, exclude)
     if not (model_dir/TOKENIZER_FILE).exists(): shutil.copy(model.tokenizer_path(), model_dir/TOKENIZER_FILE)
     from samo_nb.core import package_versions
-    record = {'files': dict(ONNX_FILES), 'default': 'fp32', 'opset': opset, 'optimized': bool(fused), 'fused_ops': fused,
+    record = {'files': dict(ONNX_FILES), 'default': 'fp32', 'opset': opset, 'optimized': bool(optimized),
+              'fused_ops': optimized.get('fused_ops', {}), 'first_row_only': optimized.get('first_row_only', False),
               'optimize_error': reason, 'int8': {'per_channel': per_channel, 'fp32_nodes': list(exclude or [])},
               'size_mb': {v: _size_mb(model_dir/f) for v, f in ONNX_FILES.items()}, 'window': model.window,
               'export_s': round(time.perf_counter() - t0, 1), 'exported': datetime.now(timezone.utc).isoformat(timespec='seconds'),
