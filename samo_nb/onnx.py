@@ -47,12 +47,15 @@ def fold_token_types(fused, # an `onnxruntime.transformers` OnnxModel after fusi
 ROW_WISE_OPS = frozenset({'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'LayerNormalization', 'SkipLayerNormalization',
                           'BiasGelu', 'Gelu', 'FastGelu', 'Erf', 'Cast'})
 
-def _constant(graph, name: str):
+def _constant(graph, name: str) -> np.ndarray|None:
     "The value of `name` when an initializer or a Constant node holds it, else None."
-    from onnx import numpy_helper
+    from onnx import TensorProto, helper, numpy_helper
     found = next((t for t in graph.initializer if t.name == name), None)
-    found = found or next((n.attribute[0].t for n in graph.node if n.op_type == 'Constant' and n.output[0] == name), None)
-    return None if found is None else numpy_helper.to_array(found)
+    if found is None:
+        node = next((n for n in graph.node if n.op_type == 'Constant' and n.output[0] == name), None)
+        if node is None: return None
+        found = helper.get_attribute_value(node.attribute[0])  # a tensor, or value_int(s) / value_float(s)
+    return numpy_helper.to_array(found) if isinstance(found, TensorProto) else np.asarray(found)
 
 def keep_first_row(graph, # an ONNX GraphProto after fusion, changed in place
                   ) -> bool:
@@ -73,7 +76,12 @@ def keep_first_row(graph, # an ONNX GraphProto after fusion, changed in place
             index = _constant(graph, node.input[1])
             if index is None or index.ndim or index != 0: return False
             readers += 1; continue
-        if node.op_type not in ROW_WISE_OPS or any(x not in rows and _constant(graph, x) is None for x in inputs): return False
+        if node.op_type not in ROW_WISE_OPS: return False
+        if node.op_type == 'MatMul' and (node.input[0] not in rows or node.input[1] in rows): return False  # rows times weights only
+        constants = [_constant(graph, x) for x in inputs if x not in rows]
+        if any(c is None for c in constants): return False  # fed by a tensor that keeps every row
+        # an elementwise operand with more than one dimension could vary by token: only scalars and per-feature vectors
+        if node.op_type in ('Add', 'Sub', 'Mul', 'Div') and any(c.ndim > 1 for c in constants): return False
         rows.update(node.output)
     if not readers or rows & {o.name for o in graph.output}: return False
     bounds = [numpy_helper.from_array(np.array([v], np.int64), f'first_row_{k}') for k, v in (('start', 0), ('end', 1), ('axis', 1))]
