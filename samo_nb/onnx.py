@@ -47,20 +47,11 @@ def fold_token_types(fused, # an `onnxruntime.transformers` OnnxModel after fusi
 ROW_WISE_OPS = frozenset({'MatMul', 'Add', 'Sub', 'Mul', 'Div', 'LayerNormalization', 'SkipLayerNormalization',
                           'BiasGelu', 'Gelu', 'FastGelu', 'Erf', 'Cast'})
 
-def _constant(graph, name: str) -> np.ndarray|None:
-    "The value of `name` when an initializer or a Constant node holds it, else None."
-    from onnx import TensorProto, helper, numpy_helper
-    found = next((t for t in graph.initializer if t.name == name), None)
-    if found is None:
-        node = next((n for n in graph.node if n.op_type == 'Constant' and n.output[0] == name), None)
-        if node is None: return None
-        found = helper.get_attribute_value(node.attribute[0])  # a tensor, or value_int(s) / value_float(s)
-    return numpy_helper.to_array(found) if isinstance(found, TensorProto) else np.asarray(found)
-
-def keep_first_row(graph, # an ONNX GraphProto after fusion, changed in place
+def keep_first_row(fused, # an `onnxruntime.transformers` OnnxModel after fusion, changed in place
                   ) -> bool:
     "Run the last block after its attention on the first token's row alone, when only that row is read; True if it did."
     from onnx import helper, numpy_helper
+    graph = fused.model.graph
     nodes = list(graph.node)
     last = max((i for i, n in enumerate(nodes) if n.op_type == 'Attention'), default=None)
     if last is None: return False
@@ -71,14 +62,13 @@ def keep_first_row(graph, # an ONNX GraphProto after fusion, changed in place
     for node in nodes[last + 1:]:
         inputs = [x for x in node.input if x]
         if not rows.intersection(inputs): continue
-        axis = next((a.i for a in node.attribute if a.name == 'axis'), 0)
-        if node.op_type == 'Gather' and node.input[0] in rows and axis == 1:
-            index = _constant(graph, node.input[1])
-            if index is None or index.ndim or index != 0: return False
+        if node.op_type == 'Gather' and node.input[0] in rows:
+            index = fused.get_constant_value(node.input[1])  # None unless a Constant or an initializer holds it
+            if fused.get_node_attribute(node, 'axis') != 1 or index is None or index.ndim or index != 0: return False
             readers += 1; continue
         if node.op_type not in ROW_WISE_OPS: return False
         if node.op_type == 'MatMul' and (node.input[0] not in rows or node.input[1] in rows): return False  # rows times weights only
-        constants = [_constant(graph, x) for x in inputs if x not in rows]
+        constants = [fused.get_constant_value(x) for x in inputs if x not in rows]
         if any(c is None for c in constants): return False  # fed by a tensor that keeps every row
         # an elementwise operand with more than one dimension could vary by token: only scalars and per-feature vectors
         if node.op_type in ('Add', 'Sub', 'Mul', 'Div') and any(c.ndim > 1 for c in constants): return False
@@ -109,7 +99,7 @@ def optimize_graph(src: str|Path, dst: str|Path, num_heads: int = 0, hidden_size
                                 optimization_options=options)
     finally: logging.disable(logging.NOTSET)
     fold_token_types(fused)
-    first_row_only = keep_first_row(fused.model.graph)
+    first_row_only = keep_first_row(fused)
     meta = fused.model.metadata_props.add(); meta.key, meta.value = 'labels', json.dumps(LABELS)
     fused.save_model_to_file(str(dst))
     return {'fused_ops': {k: v for k, v in fused.get_fused_operator_statistics().items() if v}, 'first_row_only': first_row_only}

@@ -16,7 +16,7 @@ from .core import (SAMO_JSON, STAGE_METRICS, SamoError, git_commit, models_dir, 
 # %% auto #0
 __all__ = ['STAGE_NAME', 'load_profile', 'parse_overrides', 'is_stage', 'find_stages', 'make_notebook', 'make_toy_pipeline',
            'declared_parameters', 'notebook_parameters', 'stage_parameters', 'StageFailed', 'point_latest',
-           'register_model', 'publish_run', 'pin_data_dir', 'pin_dir_overrides', 'model_stage', 'run_pipeline']
+           'register_model', 'publish_run', 'pin_data_dir', 'pin_path_overrides', 'model_stage', 'run_pipeline']
 
 # %% ../nbs/00a_runner.ipynb #c288a30e
 def load_profile(profile: str|Path) -> dict:
@@ -33,22 +33,14 @@ def load_profile(profile: str|Path) -> dict:
     return {'name': path.stem, 'params': spec.get('params') or {}, 'notebooks': spec.get('notebooks') or {}}
 
 def parse_overrides(pairs: list[str]|None) -> dict:
-    "`['epochs=3', 'loss=asl']` as `{'epochs': 3, 'loss': 'asl'}`; values are read as YAML, relative paths made absolute."
+    "`['epochs=3', 'loss=asl']` as `{'epochs': 3, 'loss': 'asl'}`; values are read as YAML."
     overrides = {}
     for pair in pairs or []:
         key, sep, value = pair.partition('=')
         if not sep or not key.strip():
             raise SamoError(f"Bad parameter {pair!r}: write it as key=value, e.g. -p epochs=3.")
-        overrides[key.strip()] = _absolute_paths(_literal(value))
+        overrides[key.strip()] = _literal(value)
     return overrides
-
-def _absolute_paths(value):
-    "`value` with each string that names an existing relative path (`models/x`) made absolute, in lists too."
-    # notebooks run from nbs/, where `models/x` typed at the repository root would name nothing (or a hub model)
-    if isinstance(value, list): return [_absolute_paths(v) for v in value]
-    if isinstance(value, str) and '/' in value and not Path(value).is_absolute() and Path(value).exists():
-        return str(Path(value).absolute())
-    return value
 
 def _literal(text: str):
     "A command-line value as YAML reads it, with `2e-5` as a number (YAML 1.1 reads it as text)."
@@ -188,9 +180,13 @@ def pin_data_dir():
     "Make a relative `$SAMO_DATA_DIR` absolute, since the notebooks run with `nbs/` as their working directory."
     if os.environ.get('SAMO_DATA_DIR'): os.environ['SAMO_DATA_DIR'] = _pinned(os.environ['SAMO_DATA_DIR'])
 
-def pin_dir_overrides(overrides: dict) -> dict:
-    "`overrides` with relative `*_dir` folders made absolute from the caller's directory, for the same reason."
-    return {k: _pinned(v) if k.endswith('_dir') and isinstance(v, str) else v for k, v in overrides.items()}
+def pin_path_overrides(overrides: dict) -> dict:
+    "`overrides` with `*_dir` folders and values naming an existing path (`encoder=models/x`, in lists too) made absolute."
+    def pin(key, value):
+        if isinstance(value, list): return [pin(key, v) for v in value]
+        if isinstance(value, str) and (key.endswith('_dir') or ('/' in value and Path(value).exists())): return _pinned(value)
+        return value
+    return {k: pin(k, v) for k, v in overrides.items()}
 
 def model_stage(nbs: Path) -> str|None:
     "The stage that writes a run's model: the first declaring `model_dir` (04_train); the later ones read it."
@@ -211,7 +207,7 @@ def run_pipeline(profile: str|Path = 'quick', overrides: dict|None = None, only:
     run_dir = _new_run_dir(reports, f"{started:%Y%m%d-%H%M%S}-{spec['name']}")
     models = Path(models or models_dir())
     trains = model_stage(nbs) in {s.stem for s in stages}  # else the stages read the model they are given (or their default)
-    params = stage_parameters(stages, spec, pin_dir_overrides(overrides or {}), run_dir, models/run_dir.name if trains else None)
+    params = stage_parameters(stages, spec, pin_path_overrides(overrides or {}), run_dir, models/run_dir.name if trains else None)
     record = {'run_id': run_dir.name, 'profile': spec['name'], 'started': started.isoformat(timespec='seconds'),
               'git_commit': git_commit(), 'packages': package_versions(), 'parameters': params, 'notebooks': {}}
     point_latest(reports, run_dir)
